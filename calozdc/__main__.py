@@ -1,0 +1,3 @@
+from calozdc.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,8 @@
+"""Data: geometries, the built-in simulator, readers/writers, datasets and transforms.
+
+numpy + h5py only; this package knows nothing of models or Keras.
+"""
+
+from calozdc.data.geometry import ECAL20, ZN44, Geometry, available_geometries, get_geometry
+from calozdc.data.materials import Material, get_material
+from calozdc.data.particles import ALICE_ZN_MIX, PARTICLES, Particle, get_particle

@@ -1,0 +1,1 @@
+"""calozdc.metrics."""
