@@ -1,0 +1,170 @@
+"""Parametrised shower physics used by the built-in simulator (numpy, vectorised).
+
+EM showers follow Grindhammer & Peters (GFlash; Grindhammer, Rudowicz & Peters, NIM A 290
+(1990) 469; Grindhammer & Peters, hep-ex/0001020):
+
+* longitudinal: per-shower Gamma profile ``dE/dt = E (beta t)^(alpha-1) beta e^(-beta t)/Gamma(alpha)``
+  (t in X0), with ``ln T`` and ``ln alpha`` drawn from a correlated 2-D Gaussian,
+  ``T = (alpha - 1)/beta`` the depth of the maximum. The mean of ``T`` follows the PDG
+  ``t_max = ln(E/Ec) + C`` with C = -0.5 (e+-) and +0.5 (photons) (PDG Review "Passage of
+  particles through matter", eq. 34.36); the widths and the correlation are GFlash's
+  ``sigma(ln T) = (-1.4 + 1.26 ln y)^-1``, ``<ln alpha> = ln(0.21 + (0.492 + 2.38/Z) ln y)``,
+  ``sigma(ln alpha) = (-0.58 + 0.86 ln y)^-1``, ``rho = 0.705 - 0.023 ln y`` (y = E/Ec).
+* transverse: ``f(r) = p 2 r Rc^2/(r^2+Rc^2)^2 + (1-p) 2 r Rt^2/(r^2+Rt^2)^2`` (seed 001,
+  eq. 2) with GFlash's depth dependence of Rc, Rt (in Moliere radii) and p on tau = t/T.
+
+The 2-D density belonging to each term, ``R^2 / (pi (r^2 + R^2)^2)``, is a bivariate Student-t
+with 2 degrees of freedom, i.e. a Gaussian scale mixture with ``sigma^2 = R^2/(2w)``,
+``w ~ Exp(1)``. We integrate w over a few strata, so a shower becomes a short list of
+isotropic Gaussian components whose integral over a rectangular cell is a product of two
+1-D normal CDF differences. That makes the expected energy map of a whole batch of showers
+a batched matrix product: exact cell integration, no per-hit loop, thousands of showers per
+second.
+
+Hadron showers (Groom, NIM A 572 (2007) 633; Wigmans, "Calorimetry", 2nd ed., ch. 2):
+a first interaction at depth ``z0 ~ Exp(lambda_int)``, an EM fraction
+``f_em ~ Beta`` with mean ``1 - (E/E0)^(k-1)``, the EM part a GFlash shower starting at z0,
+the non-EM part a Gamma profile on the lambda_int scale and a core+tail radial profile of
+width ~lambda_int/10 and ~lambda_int/2.5, seen with the medium's h/e.
+"""
+
+import numpy as np
+from scipy import special
+
+# Strata of w ~ Exp(1) for the Gaussian scale mixture of the R^2/(r^2+R^2)^2 profile; the
+# containment r^2/(r^2+R^2) is reproduced to < 1 % from 0.3 R to 10 R with six strata.
+_W_EDGES = np.array([0.0, 0.01, 0.05, 0.2, 0.6, 1.5, np.inf])
+_W_PROB = np.exp(-_W_EDGES[:-1]) - np.exp(-_W_EDGES[1:])
+_W_NODE = -np.log1p(-0.5 * ((1 - np.exp(-_W_EDGES[:-1])) + (1 - np.exp(-_W_EDGES[1:]))))
+#: sigma / R of each mixture node and its weight.
+MIXTURE_SIGMA = (1.0 / np.sqrt(2.0 * _W_NODE)).astype(np.float32)
+MIXTURE_WEIGHT = _W_PROB.astype(np.float32)
+
+# Depth bins in tau = t / T for the depth dependence of the radial profile.
+_TAU_EDGES = np.array([0.0, 0.7, 1.2, 2.0, np.inf])
+_TAU_MID = np.array([0.45, 0.95, 1.55, 2.7])
+
+
+def gflash_em_parameters(rng, energy_gev, ec_mev, z_eff, t_shift, params):
+    """Draw per-shower Gamma parameters (alpha, beta) of EM showers.
+
+    Args:
+        rng: numpy Generator.
+        energy_gev: (N,) shower energies.
+        ec_mev: critical energy of the medium.
+        z_eff: effective Z of the medium.
+        t_shift: (N,) C of ``t_max = ln y + C`` (-0.5 for e+-, +0.5 for photons).
+        params: dict of calibration constants (see :data:`DEFAULT_EM_PARAMS`).
+
+    Returns:
+        ``(alpha, beta, T)``: arrays (N,), T in X0.
+    """
+    ln_y = np.log(np.maximum(energy_gev * 1000.0 / ec_mev, 3.0))
+    t_mean = np.maximum(ln_y + t_shift + params["t_offset"], 0.8)
+    sig_t = params["sigma_scale"] / np.maximum(-1.4 + 1.26 * ln_y, 1.0)
+    mu_a = np.log(0.21 + (0.492 + 2.38 / z_eff) * ln_y)
+    sig_a = params["sigma_scale"] / np.maximum(-0.58 + 0.86 * ln_y, 1.0)
+    rho = np.clip(0.705 - 0.023 * ln_y, -0.99, 0.99)
+    z1 = rng.standard_normal(len(energy_gev))
+    z2 = rng.standard_normal(len(energy_gev))
+    # E[T] = t_mean for a log-normal T
+    ln_t = np.log(t_mean) - 0.5 * sig_t**2 + sig_t * z1
+    ln_a = mu_a + sig_a * (rho * z1 + np.sqrt(1 - rho**2) * z2)
+    T = np.exp(ln_t)
+    alpha = np.maximum(np.exp(ln_a), 1.05)
+    beta = (alpha - 1.0) / T
+    return alpha, beta, T
+
+
+def gflash_radial(energy_gev, z_eff, tau, params):
+    """GFlash core/tail radii (in Moliere radii) and core probability at depth ``tau = t/T``.
+
+    Args:
+        energy_gev: (N, 1) energies.
+        z_eff: effective Z.
+        tau: (N, D) or (D,) depths in units of T.
+        params: calibration constants (``core_scale``, ``tail_scale``, ``core_shift``).
+
+    Returns:
+        ``(Rc, Rt, p)`` arrays broadcast to (N, D).
+    """
+    ln_e = np.log(np.maximum(energy_gev, 1e-3))
+    z1 = 0.0251 + 0.00319 * ln_e
+    z2 = 0.1162 - 0.000381 * z_eff
+    rc = (z1 + z2 * tau) * params["core_scale"]
+    k1 = 0.659 - 0.00309 * z_eff
+    k4 = 0.3585 + 0.0421 * ln_e
+    rt = k1 * (np.exp(-2.59 * (tau - 0.645)) + np.exp(k4 * (tau - 0.645))) * params["tail_scale"]
+    p1 = 2.632 - 0.00094 * z_eff
+    p2 = 0.401 + 0.00187 * z_eff
+    p3 = np.maximum(1.313 - 0.0686 * ln_e, 0.2)
+    arg = (p2 - tau) / p3
+    p = np.clip(p1 * np.exp(arg - np.exp(arg)) + params["core_shift"], 0.02, 0.98)
+    return rc, rt, p
+
+
+def gamma_bin_fractions(alpha, beta, edges):
+    """Fraction of a Gamma(alpha, rate beta) profile in each bin of ``edges`` (per shower).
+
+    Args:
+        alpha, beta: (N,) arrays.
+        edges: (N, B+1) or (B+1,) bin edges (same units as 1/beta); may be shifted per shower.
+
+    Returns:
+        (N, B) fractions (sum = contained fraction, <= 1).
+    """
+    x = np.maximum(np.asarray(edges, dtype=np.float64), 0.0)
+    cdf = special.gammainc(alpha[:, None], beta[:, None] * x)
+    return np.diff(cdf, axis=1)
+
+
+def radial_components(energy, rc, rt, p, depth_weight, rm_mm):
+    """Turn a depth-binned core+tail profile into Gaussian mixture components.
+
+    Args:
+        energy: (N,) energy of this part of the shower (any unit; weights are multiplied).
+        rc, rt, p: (N, D) core radius, tail radius (in units of ``rm_mm``) and core fraction.
+        depth_weight: (N, D) energy fraction of each depth bin.
+        rm_mm: length unit of rc, rt in mm (Moliere radius or lambda_int).
+
+    Returns:
+        ``(weights, sigmas_mm)``: (N, D*2*Q) arrays, Q = mixture nodes.
+    """
+    n, d = rc.shape
+    q = len(MIXTURE_SIGMA)
+    radii = np.stack([rc, rt], axis=-1) * rm_mm  # (N, D, 2)
+    frac = np.stack([p, 1.0 - p], axis=-1) * depth_weight[..., None]  # (N, D, 2)
+    sig = radii[..., None] * MIXTURE_SIGMA  # (N, D, 2, Q)
+    w = (frac * energy[:, None, None])[..., None] * MIXTURE_WEIGHT  # (N, D, 2, Q)
+    return w.reshape(n, d * 2 * q), sig.reshape(n, d * 2 * q)
+
+
+def render(weights, sigmas, cx, cy, x_edges, y_edges):
+    """Integrate isotropic Gaussian components over a rectangular grid.
+
+    Args:
+        weights: (N, K) energy of each component.
+        sigmas: (N, K) widths in mm.
+        cx, cy: (N, K) centres in mm.
+        x_edges: (W+1,) cell edges along x (columns); y_edges: (H+1,) along y (rows).
+
+    Returns:
+        (N, H, W) float32 energy per cell (energy outside the grid is lost, as in a real
+        finite calorimeter).
+    """
+    inv = (1.0 / sigmas).astype(np.float32)[..., None]
+    px = np.diff(special.ndtr((x_edges[None, None, :] - cx[..., None]) * inv), axis=-1)
+    py = np.diff(special.ndtr((y_edges[None, None, :] - cy[..., None]) * inv), axis=-1)
+    py *= weights.astype(np.float32)[..., None]
+    return np.matmul(py.transpose(0, 2, 1), px)
+
+
+#: Calibration constants of the EM model; geometry-specific overrides live in
+#: :data:`calozdc.data.simulate.GEOMETRY_MODELS`.
+DEFAULT_EM_PARAMS = {
+    "t_offset": 0.0,  # shift of <T> beyond the PDG t_max, X0
+    "sigma_scale": 1.0,  # scale of GFlash's ln T / ln alpha widths
+    "core_scale": 1.0,  # scale of Rc
+    "tail_scale": 1.0,  # scale of Rt
+    "core_shift": 0.0,  # additive shift of p
+}
