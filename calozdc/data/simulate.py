@@ -35,8 +35,8 @@ ZN_DISTANCE_MM = 112_500.0
 #: test-beam resolution, sigma/E = 10.4 %/sqrt(E) + 1.4 % (Adloff et al., NIM A 714 (2013) 147).
 GEOMETRY_MODELS = {
     "zn44": {
-        "em": {"t_offset": -0.9, "sigma_scale": 2.0, "core_scale": 1.0,
-               "tail_scale": 1.15, "core_shift": -0.14},
+        "em": {"t_offset": 0.0, "sigma_scale": 2.0, "core_scale": 1.0,
+               "tail_scale": 1.0, "core_shift": -0.03},
         # far from a fibre: sigma/E = 37 %/sqrt(E) (+) 5.8 % (Geant4 reference, 10-200 GeV)
         "stochastic_em": 0.37,
         "constant": 0.058,
@@ -98,7 +98,7 @@ class _Config:
     """Validated simulation settings shared by all chunks (picklable for worker processes)."""
 
     def __init__(self, geometry, particles, energy_range, impact_halfwidth_mm,
-                 angle_halfwidth_mrad, response, model):
+                 angle_halfwidth_mrad, response, model, impact_point_mm=None):
         self.geometry = geometry
         self.model = model
         self.particles, self.probs = _parse_particles(particles, model["default_particles"])
@@ -118,6 +118,16 @@ class _Config:
                     "`impact_halfwidth_mm` must be >= 0 and inside the detector "
                     f"(< {min(geometry.half_size_mm)}). Received: impact_halfwidth_mm={impact_halfwidth_mm}"
                 )
+        self.impact_point_mm = None
+        if impact_point_mm is not None:
+            point = np.asarray(impact_point_mm, dtype=np.float64)
+            half = np.array(geometry.half_size_mm)
+            if point.shape != (2,) or not np.all(np.abs(point) < half):
+                raise ValueError(
+                    f"`impact_point_mm` must be (x, y) inside +-{tuple(half)}. "
+                    f"Received: impact_point_mm={impact_point_mm!r}"
+                )
+            self.impact_point_mm = point
         self.angle_halfwidth_mrad = None
         if angle_halfwidth_mrad is not None:
             self.angle_halfwidth_mrad = float(angle_halfwidth_mrad)
@@ -146,16 +156,19 @@ def _sample_kinematics(rng, cfg, n):
     charge = np.array([p.charge for p in cfg.particles])[idx]
     is_em = np.array([p.kind == "em" for p in cfg.particles])[idx]
     t_shift = np.array([0.5 if p.pdg == 22 else -0.5 for p in cfg.particles])[idx]
+    baryon = np.array([abs(p.pdg) > 1000 for p in cfg.particles])[idx]
     lo, hi = cfg.energy_range
     energy = np.exp(rng.uniform(np.log(lo), np.log(hi), n))  # in geometry units
     energy_gev = energy / 1000.0 if geo.energy_unit == "MeV" else energy
     energy_gev = np.maximum(energy_gev, mass * 1.0001)
 
-    if cfg.impact_halfwidth_mm is not None or cfg.angle_halfwidth_mrad is not None:
-        # test-beam style: impact point and angles uniform around the centre
+    if (cfg.impact_halfwidth_mm is not None or cfg.angle_halfwidth_mrad is not None
+            or cfg.impact_point_mm is not None):
+        # test-beam style: impact point and angles uniform around a point (default: centre)
         h = cfg.impact_halfwidth_mm or 0.0
         a = (cfg.angle_halfwidth_mrad or 0.0) * 1e-3
-        x0, y0 = rng.uniform(-h, h, n), rng.uniform(-h, h, n)
+        cx, cy = (0.0, 0.0) if cfg.impact_point_mm is None else cfg.impact_point_mm
+        x0, y0 = cx + rng.uniform(-h, h, n), cy + rng.uniform(-h, h, n)
         tx, ty = rng.uniform(-a, a, n), rng.uniform(-a, a, n)
         vx, vy, vz = x0 / 10.0, y0 / 10.0, np.full(n, -0.1)  # gun 1 mm before the face, cm
     elif cfg.model["max_polar_angle_rad"] > 0:
@@ -177,7 +190,7 @@ def _sample_kinematics(rng, cfg, n):
     else:
         cond = energy[:, None]
     return {
-        "pdg": pdg, "is_em": is_em, "t_shift": t_shift, "energy_gev": energy_gev,
+        "pdg": pdg, "is_em": is_em, "t_shift": t_shift, "baryon": baryon, "energy_gev": energy_gev,
         "x0": x0, "y0": y0, "tx": tx, "ty": ty, "conditions": cond.astype(np.float32),
     }
 
@@ -198,14 +211,16 @@ def _em_shower(rng, cfg, e_gev, t_shift, start_x0):
     return w, sig, depth_mm, layers
 
 
-def _hadron_shower(rng, cfg, e_gev):
+def _hadron_shower(rng, cfg, e_gev, baryon):
     """Components and layer fractions of hadron showers; weights include h/e (visible)."""
     geo, mat = cfg.geometry, cfg.geometry.material
     n = len(e_gev)
     lam = mat.lambda_int_mm
     z0_mm = rng.exponential(lam, n)
-    # EM fraction (Groom 2007): <f_em> = 1 - (E/E0)^(k-1), E0 = 1 GeV, k = 0.82; Beta spread
-    mean_fem = np.clip(1.0 - np.maximum(e_gev, 1.0) ** (0.82 - 1.0), 0.05, 0.95)
+    # EM fraction (Groom 2007): <f_em> = 1 - (E/E0)^(k-1), k = 0.82, E0 = 1 GeV for mesons
+    # and 2.6 GeV for baryons (fewer pi0: baryon number conservation); Beta spread
+    e0 = np.where(baryon, 2.6, 1.0)
+    mean_fem = np.clip(1.0 - np.maximum(e_gev / e0, 1.0) ** (0.82 - 1.0), 0.05, 0.95)
     kappa = 8.0
     f_em = rng.beta(mean_fem * kappa, (1 - mean_fem) * kappa)
     w_em, s_em, d_em, l_em = _em_shower(
@@ -263,7 +278,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         if maker == "em":
             w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], np.zeros(len(i)))
         else:
-            w, s, d, lf = _hadron_shower(rng, cfg, e[i])
+            w, s, d, lf = _hadron_shower(rng, cfg, e[i], kin["baryon"][i])
         cx = kin["x0"][i, None] + kin["tx"][i, None] * d
         cy = kin["y0"][i, None] + kin["ty"][i, None] * d
         mean_map[i] = sm.render(w, s, cx.astype(np.float32), cy.astype(np.float32),
@@ -324,7 +339,7 @@ def _validate_n(n):
 
 def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
                   impact_halfwidth_mm=None, angle_halfwidth_mrad=None, response=None,
-                  workers=1):
+                  workers=1, impact_point_mm=None):
     """Yield the showers of :func:`simulate` chunk by chunk (flat memory for any ``n``).
 
     Yields:
@@ -338,7 +353,8 @@ def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
     if seed is None:
         seed = np.random.SeedSequence().entropy
     cfg = _Config(geometry, particles, energy_range, impact_halfwidth_mm,
-                  angle_halfwidth_mrad, response, GEOMETRY_MODELS[geometry.name])
+                  angle_halfwidth_mrad, response, GEOMETRY_MODELS[geometry.name],
+                  impact_point_mm)
     plan = _chunk_plan(n, seed)
     keys = ("showers", "layers", "conditions", "pdg")
     if int(workers) == 1 or len(plan) == 1:
@@ -357,7 +373,7 @@ def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
 
 def simulate(geometry, n, seed=None, particles=None, energy_range=None,
              impact_halfwidth_mm=None, angle_halfwidth_mrad=None, response=None,
-             workers=1, progress=False):
+             workers=1, progress=False, impact_point_mm=None):
     """Simulate ``n`` calorimeter showers with the built-in parametrised model.
 
     Args:
@@ -373,6 +389,8 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
             (test-beam style, as the Geant4 reference: 5 mm); otherwise zn44 particles come from
             the ALICE interaction point 112.5 m away and ecal20 showers hit the centre.
         angle_halfwidth_mrad: if given, angles to the detector axis uniform in +-this (x and y).
+        impact_point_mm: ``(x, y)`` centre of the test-beam impact spread (default the
+            detector centre, which for zn44 is a corner between four fibres).
         response: ``"photons"`` (zn44 default: Cherenkov photon counts) or ``"energy"``
             (visible energy in MeV; ecal20 default).
         workers: worker processes (results do not depend on it).
@@ -399,7 +417,7 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
     conditions = np.empty((n, geometry.n_conditions), np.float32)
     pdg = np.empty(n, np.int32)
     chunks = iter_simulate(geometry, n, seed, particles, energy_range, impact_halfwidth_mm,
-                           angle_halfwidth_mrad, response, workers)
+                           angle_halfwidth_mrad, response, workers, impact_point_mm)
     bar = None
     if progress:
         from tqdm.auto import tqdm  # noqa: PLC0415
