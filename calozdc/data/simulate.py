@@ -299,7 +299,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         # sampling fluctuations as discrete energy spots (GFlash): N_spots = E / a^2 spots
         # of equal energy, Poisson distributed over the cells, give sigma/E = a/sqrt(E)
         n_spots = np.maximum(e / a**2, 1.0)
-        counts = rng.poisson(mean_map * n_spots[:, None, None].astype(np.float32))
+        counts = sm.poisson(rng, mean_map * n_spots[:, None, None].astype(np.float32))
         showers = counts.astype(np.float32) * (e_vis / n_spots).astype(np.float32)[:, None, None]
 
     # impact-point effect of a fibre calorimeter at ~zero angle
@@ -314,7 +314,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         showers[np.arange(n), row, col] += (gain * e_vis * inside).astype(np.float32)
 
     if cfg.response == "photons":
-        showers = rng.poisson(showers * mat.photons_per_MeV).astype(np.float32)
+        showers = sm.poisson(rng, showers * mat.photons_per_MeV)
     elif mat.noise_MeV > 0:
         showers += rng.normal(0.0, mat.noise_MeV, showers.shape).astype(np.float32)
         showers[showers < mat.threshold_MeV] = 0.0
