@@ -411,6 +411,7 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
 
     geometry = get_geometry(geometry)
     n = _validate_n(n)
+    photons = geometry.integer_response and response != "energy"
     h, w = geometry.shape
     showers = np.empty((n, h, w), np.float32)
     layers = np.empty((n, geometry.n_layers), np.float32)
@@ -436,7 +437,10 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
     return ShowerDataset(
         showers, conditions, pdg=pdg, layers=layers,
         condition_names=list(geometry.condition_names), geometry=geometry,
-        metadata={"generator": "calozdc.simulate", "seed": None if seed is None else int(seed),
-                  "response": "photons" if geometry.integer_response and response != "energy"
-                  else "energy"},
+        metadata={
+            "generator": "calozdc.simulate",
+            "seed": None if seed is None else int(seed),
+            "energy_unit": geometry.energy_unit,
+            "response_unit": "photons" if photons else "MeV",
+        },
     )
