@@ -1,0 +1,79 @@
+"""Shower quantities compared between the built-in zn44 simulator and Geant4.
+
+``benchmarks/simulator_vs_geant4.py`` computes them on the Geant4 reference file
+(``geant4_zn_eminus_10-200GeV.h5``, not shipped) and writes the Geant4 side as
+``calozdc/data/reference/geant4_zn_eminus_summary.json``, which the tests hold the simulator
+against; :func:`load_geant4_summary` reads it.
+"""
+
+import json
+import os
+
+import numpy as np
+
+ENERGY_BINS_GEV = (10.0, 20.0, 40.0, 80.0, 200.0)
+RADII_MM = (2.0, 5.0, 10.5, 20.0)
+
+
+def shower_quantities(showers, energy_gev, impact_xy_mm, layers, geometry):
+    """Per-shower quantities compared between calozdc and Geant4 (numpy arrays of length N)."""
+    s = showers.reshape(len(showers), *geometry.shape).astype(np.float64)
+    total = s.sum(axis=(1, 2))
+    x, y = geometry.cell_centres_mm()
+    r = np.hypot(x[None, None, :] - impact_xy_mm[:, 0, None, None],
+                 y[None, :, None] - impact_xy_mm[:, 1, None, None])
+    order = np.argsort(r.reshape(len(s), -1), axis=1)
+    r_sorted = np.take_along_axis(r.reshape(len(s), -1), order, axis=1)
+    cum = np.cumsum(np.take_along_axis(s.reshape(len(s), -1), order, axis=1), axis=1)
+    cum /= np.maximum(total[:, None], 1e-12)
+    out = {
+        "sampling_fraction": total / (energy_gev * 1000.0),
+        "occupancy": (s > 0).mean(axis=(1, 2)),
+        "r50_mm": r_sorted[np.arange(len(s)), np.argmax(cum >= 0.5, axis=1)],
+        "r90_mm": r_sorted[np.arange(len(s)), np.argmax(cum >= 0.9, axis=1)],
+    }
+    for radius in RADII_MM:
+        out[f"containment_{radius:g}mm"] = (s * (r < radius)).sum(axis=(1, 2)) / np.maximum(total, 1e-12)
+    t = (np.arange(layers.shape[1]) + 0.5) * geometry.layer_thickness_mm / geometry.material.X0_mm
+    lay = layers.astype(np.float64)
+    mean_depth = (lay * t).sum(1) / np.maximum(lay.sum(1), 1e-12)
+    out["mean_depth_x0"] = mean_depth
+    pitch = geometry.cell_size_mm
+    fx = (np.round(impact_xy_mm[:, 0] / pitch - 0.5) + 0.5) * pitch
+    fy = (np.round(impact_xy_mm[:, 1] / pitch - 0.5) + 0.5) * pitch
+    out["fibre_distance_mm"] = np.hypot(impact_xy_mm[:, 0] - fx, impact_xy_mm[:, 1] - fy)
+    return out
+
+
+def binned_summary(q, energy_gev):
+    """Mean (and RMS for the fluctuating quantities) of each quantity per energy bin."""
+    rows = []
+    far = q["fibre_distance_mm"] > 0.4
+    for lo, hi in zip(ENERGY_BINS_GEV[:-1], ENERGY_BINS_GEV[1:]):
+        m = (energy_gev >= lo) & (energy_gev < hi)
+        sf = q["sampling_fraction"]
+        row = {"energy_bin_GeV": [lo, hi], "n": int(m.sum()),
+               "sampling_fraction": float(sf[m].mean()),
+               "sampling_fraction_rel_rms": float(sf[m].std() / sf[m].mean()),
+               "sampling_fraction_far": float(sf[m & far].mean()),
+               "sampling_fraction_far_rel_rms": float(sf[m & far].std() / sf[m & far].mean()),
+               "mean_depth_x0": float(q["mean_depth_x0"][m].mean()),
+               "mean_depth_rms_x0": float(q["mean_depth_x0"][m].std()),
+               "r50_mm": float(np.median(q["r50_mm"][m])),
+               "r90_mm": float(np.median(q["r90_mm"][m])),
+               "occupancy": float(q["occupancy"][m].mean())}
+        for radius in RADII_MM:
+            key = f"containment_{radius:g}mm"
+            row[key] = float(q[key][m].mean())
+        rows.append(row)
+    near = q["fibre_distance_mm"] < 0.2
+    return {"bins": rows,
+            "sampling_fraction_on_fibre": float(q["sampling_fraction"][near].mean()),
+            "sampling_fraction_far": float(q["sampling_fraction"][far].mean())}
+
+
+def load_geant4_summary():
+    """The committed per-energy-bin summary of the Geant4 electron reference (a dict)."""
+    path = os.path.join(os.path.dirname(__file__), "reference", "geant4_zn_eminus_summary.json")
+    with open(path) as f:
+        return json.load(f)
