@@ -43,7 +43,10 @@ def test_sampling_fraction_and_impact_point_effect(summaries, key, tol):
     ("containment_2mm", 0.08), ("containment_5mm", 0.06), ("containment_10.5mm", 0.04),
     ("containment_20mm", 0.03),
     ("occupancy", 0.20),  # fibres with any energy: set by the spot density
-    ("mean_depth_x0", 0.10),  # the model's showers sit ~5 % shallower (known, issue 11)
+    ("mean_depth_x0", 0.08),
+    # per-shower depth spread: set by the ~20 impacts per bin inside a fibre core, whose
+    # showers start late; Poisson-limited, so only the scale is checked
+    ("mean_depth_rms_x0", 0.5),
     ("sampling_fraction_far_rel_rms", 0.35),  # 37 %/sqrt(E) (+) 4 % vs Geant4
 ])
 def test_shapes_and_fluctuations_per_energy_bin(summaries, key, tol):

@@ -35,7 +35,7 @@ ZN_DISTANCE_MM = 112_500.0
 #: test-beam resolution, sigma/E = 10.4 %/sqrt(E) + 1.4 % (Adloff et al., NIM A 714 (2013) 147).
 GEOMETRY_MODELS = {
     "zn44": {
-        "em": {"t_offset": 0.0, "sigma_scale": 2.0, "core_scale": 1.0,
+        "em": {"t_offset": 0.0, "sigma_scale": 1.0, "core_scale": 1.0,
                "tail_scale": 1.0, "core_shift": -0.03},
         # far from a fibre: sigma/E = 37 %/sqrt(E) (+) 4 % (Geant4 reference, 10-200 GeV)
         "stochastic_em": 0.37,
@@ -50,6 +50,9 @@ GEOMETRY_MODELS = {
         "channel_sigma_mm": 0.19,
         "channel_fluctuation": 0.3,
         "channel_depth_x0": 10.0,
+        "fibre_radius_mm": 0.1825,
+        "fibre_start_mean_x0": 22.0,
+        "fibre_start_shape": 3.0,
         "default_particles": ALICE_ZN_MIX,
         "default_energy_range": (10.0, 1000.0),  # GeV
         "max_polar_angle_rad": 2.0e-4,
@@ -64,6 +67,9 @@ GEOMETRY_MODELS = {
         "channel_sigma_mm": 1.0,
         "channel_fluctuation": 0.0,
         "channel_depth_x0": 0.0,
+        "fibre_radius_mm": 0.0,
+        "fibre_start_mean_x0": 0.0,
+        "fibre_start_shape": 1.0,
         "default_particles": {"e-": 1 / 3, "e+": 1 / 3, "gamma": 1 / 3},
         "default_energy_range": (1.0e3, 1.0e6),  # MeV
         "max_polar_angle_rad": 0.0,
@@ -273,6 +279,16 @@ def _simulate_chunk(cfg, n, seed_seq):
     x_edges = ((np.arange(w_ + 1) - w_ / 2.0) * geo.cell_size_mm).astype(np.float32)
     y_edges = ((np.arange(h + 1) - h / 2.0) * geo.cell_size_mm).astype(np.float32)
     mean_map = np.empty((n, h, w_), np.float32)  # fractions of the visible energy
+    # An EM particle entering a fibre core travels in quartz (X0 = 123 mm) until multiple
+    # scattering takes it out, so its shower starts late (Geant4 reference: mean fibre-energy
+    # depth 25-31 X0 for impacts within the fibre radius, 10 X0 elsewhere).
+    start_x0 = np.zeros(n)
+    if model["fibre_radius_mm"] > 0:
+        dx, dy, _, _ = _nearest_fibre_offset(kin["x0"], kin["y0"], geo)
+        rel = np.hypot(dx, dy) / model["fibre_radius_mm"]
+        k = model["fibre_start_shape"]
+        late = rng.gamma(k, model["fibre_start_mean_x0"] / k, n) * np.clip(1.0 - 0.5 * rel**2, 0.0, 1.0)
+        start_x0 = np.where(rel < 1.0, late, 0.0)
     layer_frac = np.zeros((n, geo.n_layers))
     visible = np.ones(n)  # visible fraction of the energy (h/e < 1 for hadron showers)
     for group, maker in ((is_em, "em"), (~is_em, "hadron")):
@@ -280,7 +296,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         if len(i) == 0:
             continue
         if maker == "em":
-            w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], np.zeros(len(i)))
+            w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], start_x0[i])
         else:
             w, s, d, lf = _hadron_shower(rng, cfg, e[i], kin["baryon"][i])
         cx = kin["x0"][i, None] + kin["tx"][i, None] * d
@@ -309,6 +325,9 @@ def _simulate_chunk(cfg, n, seed_seq):
         counts = sm.poisson(rng, mean_map * n_spots[:, None, None].astype(np.float32))
         showers = counts.astype(np.float32) * (e_vis / n_spots).astype(np.float32)[:, None, None]
 
+    # expected layer energies of the shower itself (before the extra light below)
+    shower_total = showers.sum(axis=(1, 2), dtype=np.float64)
+    layers = layer_frac * (shower_total / np.maximum(visible, 1e-12))[:, None]
     # impact-point effect of a fibre calorimeter at ~zero angle
     if model["channel_amplitude"] > 0:
         dx, dy, row, col = _nearest_fibre_offset(kin["x0"], kin["y0"], geo)
@@ -318,16 +337,20 @@ def _simulate_chunk(cfg, n, seed_seq):
         gain *= np.exp(model["channel_fluctuation"] * rng.standard_normal(n))
         gain *= model["channel_sigma_mm"] ** 2 / s2  # a tilted track spends less depth in it
         inside = (np.abs(kin["x0"]) < geo.half_size_mm[0]) & (np.abs(kin["y0"]) < geo.half_size_mm[1])
-        showers[np.arange(n), row, col] += (gain * e_vis * inside).astype(np.float32)
+        extra = gain * e_vis * inside
+        showers[np.arange(n), row, col] += extra.astype(np.float32)
+        # the extra light follows the shower's own longitudinal profile
+        layers = layers + layer_frac / np.maximum(visible, 1e-12)[:, None] * extra[:, None]
 
     if cfg.response == "photons":
         showers = sm.poisson(rng, showers * mat.photons_per_MeV)
     elif mat.noise_MeV > 0:
         showers += rng.normal(0.0, mat.noise_MeV, showers.shape).astype(np.float32)
         showers[showers < mat.threshold_MeV] = 0.0
-    # layer sums share the image's fluctuations: the visible fraction of each layer x total
+    # layer sums share the image's final fluctuations (photon statistics, noise)
+    expected = shower_total + (extra if model["channel_amplitude"] > 0 else 0.0)
     total = showers.sum(axis=(1, 2), dtype=np.float64)
-    layers = (layer_frac * (total / np.maximum(visible, 1e-12))[:, None]).astype(np.float32)
+    layers = (layers * (total / np.maximum(expected, 1e-12))[:, None]).astype(np.float32)
     return showers, layers, kin["conditions"], kin["pdg"].astype(np.int32)
 
 
