@@ -39,16 +39,49 @@ def reference_quantities(path):
     return ref, geo, energy, impact, shower_quantities(ref.showers, energy, impact, ref.layers, geo)
 
 
-def simulated_quantities(energy, impact, geo, seed):
-    """Simulate one shower per reference shower with the same energy and impact point."""
-    showers, layers = [], []
-    # the simulator draws energies itself: run it per reference shower group of equal settings
-    sim = simulate(geo, len(energy), seed=seed, particles="e-", energy_range=(10, 200),
+def simulated_quantities(n, geo, seed):
+    """Simulate ``n`` showers in the reference's setup (e-, 10-200 GeV log-uniform, +-5 mm,
+    +-2 mrad, fibre energy in MeV) and their quantities."""
+    sim = simulate(geo, n, seed=seed, particles="e-", energy_range=(10, 200),
                    impact_halfwidth_mm=5.0, angle_halfwidth_mrad=2.0, response="energy")
     e_sim = sim.conditions[:, 0]
     impact_sim = sim.conditions[:, 1:3] * 10.0
-    showers, layers = sim.showers, sim.layers
-    return e_sim, impact_sim, shower_quantities(showers, e_sim, impact_sim, layers, geo)
+    return sim, e_sim, impact_sim, shower_quantities(sim.showers, e_sim, impact_sim, sim.layers, geo)
+
+
+SHAPE_FEATURES = ("centroid_depth", "width_x", "width_y", "width_depth",
+                  "sparsity", "max_cell_fraction")
+
+
+def shape_distances(ref, sim, seed):
+    """FPD/KPD of shape features, calozdc vs Geant4, beside the Geant4-vs-Geant4 floor.
+
+    The floor compares the two halves of the reference; calozdc is compared with one half at
+    the same sample size, so both numbers have the same finite-sample bias.
+    """
+    from calozdc.metrics import fpd, high_level_features, kpd
+
+    def feats(ds):
+        names, cols = high_level_features(ds, geometry=get_geometry("zn44"), include_channels=False)
+        names = list(names)
+        return np.stack([cols[:, names.index(f)] for f in SHAPE_FEATURES], axis=1)
+
+    f_ref, f_sim = feats(ref), feats(sim)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(f_ref))
+    half_a, half_b = f_ref[idx[: len(idx) // 2]], f_ref[idx[len(idx) // 2:]]
+    f_sim = f_sim[: len(half_b)]
+    m = len(half_b)
+    kw_f = {"min_samples": m // 2, "max_samples": m}
+    kw_k = {"batch_size": m // 2}
+    out = {}
+    for name, (x, y) in {"calozdc_vs_geant4": (half_a, f_sim), "geant4_floor": (half_a, half_b)}.items():
+        fv, fe = fpd(x, y, **kw_f)
+        kv, ke = kpd(x, y, **kw_k)
+        out[name] = {"fpd": float(fv), "fpd_error": float(fe), "kpd": float(kv), "kpd_error": float(ke)}
+    out["features"] = list(SHAPE_FEATURES)
+    out["n_per_sample"] = int(m)
+    return out
 
 
 def plot(path, ref_sum, sim_sum, ref, sim_showers):
@@ -100,7 +133,7 @@ def main(argv=None):
               "this benchmark needs it)", file=sys.stderr)
         return 1
     ref, geo, energy, impact, q_ref = reference_quantities(args.reference)
-    e_sim, impact_sim, q_sim = simulated_quantities(energy, impact, geo, args.seed)
+    sim, e_sim, impact_sim, q_sim = simulated_quantities(len(energy), geo, args.seed)
     ref_sum, sim_sum = binned_summary(q_ref, energy), binned_summary(q_sim, e_sim)
     comparison = {"command": "python benchmarks/simulator_vs_geant4.py",
                   "date": str(datetime.date.today()), "machine": platform.platform(),
@@ -115,6 +148,7 @@ def main(argv=None):
     for key in ("sampling_fraction_on_fibre", "sampling_fraction_far"):
         comparison[key] = {"calozdc": sim_sum[key], "geant4": ref_sum[key],
                            "ratio": sim_sum[key] / ref_sum[key]}
+    comparison["shape_fpd_kpd"] = shape_distances(ref, sim, args.seed)
     os.makedirs(args.out, exist_ok=True)
     with atomic_path(os.path.join(args.out, "comparison.json"), overwrite=True) as tmp:
         with open(tmp, "w") as f:
@@ -137,6 +171,15 @@ def main(argv=None):
     for key in ("sampling_fraction_on_fibre", "sampling_fraction_far"):
         c = comparison[key]
         print(f"| {key} | all | {c['calozdc']:.4g} | {c['geant4']:.4g} | {c['ratio']:.3f} |")
+    d = comparison["shape_fpd_kpd"]
+    print()
+    print(f"Shape features ({', '.join(d['features'])}), {d['n_per_sample']} showers per sample:")
+    print()
+    print("| comparison | FPD | KPD |")
+    print("|---|---|---|")
+    for name in ("calozdc_vs_geant4", "geant4_floor"):
+        r = d[name]
+        print(f"| {name} | {r['fpd']:.4g} ± {r['fpd_error']:.2g} | {r['kpd']:.4g} ± {r['kpd_error']:.2g} |")
     return 0
 
 
