@@ -14,7 +14,7 @@ import sys
 from calozdc.version import __version__
 
 #: Sub-command modules, in the order they appear in ``calozdc --help``.
-COMMAND_MODULES = ("simulate", "info", "convert", "evaluate")
+COMMAND_MODULES = ("simulate", "info", "convert", "train", "generate", "evaluate")
 
 
 class CLIError(Exception):

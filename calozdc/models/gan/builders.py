@@ -1,0 +1,92 @@
+"""Ready-to-train GAN family builders (the entries of :mod:`calozdc.models.registry`)."""
+
+import keras
+
+from calozdc.models.gan.cnn_discriminator import cnn_discriminator
+from calozdc.models.gan.cnn_generator import cnn_generator
+from calozdc.models.gan.conditional_gan import ConditionalGAN
+from calozdc.models.gan.two_step_gan import TwoStepGAN
+from calozdc.schedules.cyclic_lr import CyclicLR
+
+
+def _image_shape(geometry):
+    shape = getattr(geometry, "image_shape", geometry)
+    return tuple(int(s) for s in (shape() if callable(shape) else shape))
+
+
+def _networks(image_shape, condition_dim, latent_dim, hidden_dim, generator_variant,
+              discriminator_variant, dropout, heads, seed):
+    generator = cnn_generator(image_shape, condition_dim, latent_dim, hidden_dim,
+                              generator_variant, dropout, heads,
+                              seed=None if seed is None else seed + 100)
+    discriminator = cnn_discriminator(image_shape, condition_dim, hidden_dim,
+                                      discriminator_variant, dropout,
+                                      seed=None if seed is None else seed + 200)
+    return generator, discriminator
+
+
+def _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma):
+    """Seed 000 "asymmetric" CyclicLR: one exp_range schedule per network."""
+    def make(max_lr):
+        return keras.optimizers.Adam(
+            CyclicLR(base_lr, max_lr, step_size, step_size, "exp_range", gamma), beta_1=0.5
+        )
+    return make(g_max_lr), make(d_max_lr)
+
+
+def build_conditional_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,
+                          generator_variant="extended2", discriminator_variant="simplified",
+                          dropout=0.1, heads="single", real_label=0.7, fake_label=0.3,
+                          training_ratio=(1, 1), gradient_penalty_weight=0.0,
+                          g_max_lr=1e-4, d_max_lr=7e-5, base_lr=1e-6, step_size=100,
+                          gamma=0.995, shower_transform=None, condition_transform=None,
+                          seed=None):
+    """A compiled :class:`ConditionalGAN` for a geometry (a ``Geometry`` or ``(H, W, C)``).
+
+    Defaults follow seed 000's balanced setting (simplified D, labels 0.7/0.3, ratio 1:1,
+    asymmetric exp_range CyclicLR: G max 1e-4, D max 7e-5, step 100 up/100 down, γ 0.995) with
+    a modest width (``hidden_dim=16``) for CPU training. ``heads="mask_value"`` adds the
+    mask/value loss (seed 001, w = 200) as a generator term.
+    """
+    from calozdc.losses import MaskValueLoss
+
+    image_shape = _image_shape(geometry)
+    generator, discriminator = _networks(image_shape, condition_dim, latent_dim, hidden_dim,
+                                         generator_variant, discriminator_variant, dropout,
+                                         heads, seed)
+    terms = [(MaskValueLoss(value_weight=200.0), 1.0)] if heads == "mask_value" else None
+    model = ConditionalGAN(generator, discriminator, latent_dim, real_label=real_label,
+                           fake_label=fake_label, training_ratio=training_ratio,
+                           gradient_penalty_weight=gradient_penalty_weight,
+                           generator_loss_terms=terms, shower_transform=shower_transform,
+                           condition_transform=condition_transform, seed=seed)
+    g_opt, d_opt = _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma)
+    model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+    return model
+
+
+def build_two_step_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,
+                       generator_variant="extended2", discriminator_variant="simplified",
+                       dropout=0.1, l2_weight=10.0, switch_epoch=None, switch_step=None,
+                       real_label=1.0, fake_label=0.0, g_max_lr=1e-3, d_max_lr=7e-4,
+                       base_lr=1e-5, step_size=100, gamma=0.999, shower_transform=None,
+                       condition_transform=None, seed=None, epochs=None):
+    """A compiled :class:`TwoStepGAN` (seed 004) for a geometry.
+
+    Without ``switch_epoch``/``switch_step``, the switch is placed at a third of ``epochs``
+    when given (at least epoch 1), else at epoch 1.
+    """
+    image_shape = _image_shape(geometry)
+    generator, discriminator = _networks(image_shape, condition_dim, latent_dim, hidden_dim,
+                                         generator_variant, discriminator_variant, dropout,
+                                         "single", seed)
+    if switch_epoch is None and switch_step is None:
+        switch_epoch = max(1, (epochs or 3) // 3)
+    model = TwoStepGAN(generator, discriminator, latent_dim, l2_weight=l2_weight,
+                       switch_step=switch_step, switch_epoch=switch_epoch,
+                       real_label=real_label, fake_label=fake_label,
+                       shower_transform=shower_transform,
+                       condition_transform=condition_transform, seed=seed)
+    g_opt, d_opt = _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma)
+    model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+    return model

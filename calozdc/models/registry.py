@@ -1,0 +1,42 @@
+"""Model families by name: ``family → "module:builder"``, imported on first use.
+
+A builder has the signature ``builder(geometry, condition_dim, *, shower_transform=None,
+condition_transform=None, seed=None, epochs=None?, **options) -> compiled keras.Model`` with a
+``generate(conditions, seed=None, batch_size=...)`` method; the CLI's ``calozdc train FAMILY``
+calls it with the geometry of the data and the fitted transforms. Add a family with one line.
+"""
+
+import importlib
+import inspect
+
+FAMILIES = {
+    "gan": "calozdc.models.gan.builders:build_conditional_gan",
+    "twostep": "calozdc.models.gan.builders:build_two_step_gan",
+    "vqvae": "calozdc.models.vqvae.presets:build_vq_generator",
+    "ddim": "calozdc.models.ddim.presets:build_ddim",
+}
+
+
+def available_families():
+    """Sorted family names."""
+    return sorted(FAMILIES)
+
+
+def get_builder(family):
+    """Return the builder function of ``family`` (imports its module now)."""
+    if family not in FAMILIES:
+        raise ValueError(
+            f"Unknown model family. Expected one of {available_families()}. "
+            f"Received: family={family!r}"
+        )
+    module, _, name = FAMILIES[family].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_model(family, geometry, condition_dim, **options):
+    """Build a compiled model of ``family``; options the builder does not take are dropped."""
+    builder = get_builder(family)
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        options = {k: v for k, v in options.items() if k in params}
+    return builder(geometry, condition_dim, **options)

@@ -1,0 +1,5 @@
+"""calozdc.schedules: learning-rate schedules (``keras.optimizers.schedules``)."""
+
+from calozdc.schedules.cyclic_lr import CyclicLR
+
+__all__ = ["CyclicLR"]
