@@ -9,7 +9,11 @@ shows the traceback instead.
 
 import argparse
 import importlib
+import os
 import sys
+
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise on a CLI.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from calozdc.version import __version__
 

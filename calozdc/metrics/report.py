@@ -74,19 +74,19 @@ def format_table(results, names=None):
         names = [n for n in _TABLE if n in metrics] + sorted(
             n for n in metrics if n.startswith("w1_channel_")
         )
-    lines = [f"{'metric':<18}{'value':>11}{'floor':>11}{'ratio':>8}"]
+    lines = [f"{'metric':<18}{'value':>11}{'floor':>11}{'ratio':>10}"]
     for n in names:
         m = metrics[n]
         lines.append(f"{n:<18}{_fmt(m['value'], m.get('error'))}{_fmt(m['floor'])}"
-                     f"{_fmt(m['ratio'], width=8, ratio=True)}")
+                     f"{_fmt(m['ratio'], width=10, ratio=True)}")
     return "\n".join(lines)
 
 
 def _fmt(v, err=None, width=11, ratio=False):
     if v is None:
         return f"{'n/a':>{width}}"
-    s = f"{v:.2f}" if ratio else f"{v:.4g}"
-    return f"{s:>{width}}"
+    s = (f"{v:.2f}" if abs(v) < 1e4 else f"{v:.3g}") if ratio else f"{v:.4g}"
+    return f" {s:>{width - 1}}"
 
 
 def _figure(results, real, gen):
