@@ -6,6 +6,7 @@ from keras import ops
 
 from calozdc.models.ddim.ddim_sampler import DDIMSampler, sampling_timesteps
 from calozdc.models.ddim.noise_schedule import PREDICTION_TYPES, NoiseSchedule
+from calozdc.models.preprocessing import get_transform, serialize_transform
 
 
 def ema_decay_at(num_updates, decay, warmup):
@@ -18,30 +19,6 @@ def ema_decay_at(num_updates, decay, warmup):
     if not warmup:
         return decay
     return ops.minimum(decay, (1.0 + num_updates) / (10.0 + num_updates))
-
-
-def _get_transform(identifier):
-    if identifier is None:
-        return None
-    from calozdc.data import transforms  # lazy: numpy only, no model code
-
-    return transforms.get(identifier)
-
-
-def _serialize_transform(transform):
-    if transform is None:
-        return None
-    from calozdc.data import transforms
-
-    return transforms.serialize(transform)
-
-
-def _deserialize_transform(config):
-    if config is None:
-        return None
-    from calozdc.data import transforms
-
-    return transforms.deserialize(config)
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
@@ -158,8 +135,8 @@ class DDIM(keras.Model):
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_warmup = bool(ema_warmup)
         self.clip_x0 = None if clip_x0 is None else float(clip_x0)
-        self.shower_transform = _get_transform(shower_transform)
-        self.condition_transform = _get_transform(condition_transform)
+        self.shower_transform = get_transform(shower_transform)
+        self.condition_transform = get_transform(condition_transform)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         if self.ema_decay is not None:
@@ -486,8 +463,8 @@ class DDIM(keras.Model):
                 "ema_decay": self.ema_decay,
                 "ema_warmup": self.ema_warmup,
                 "clip_x0": self.clip_x0,
-                "shower_transform": _serialize_transform(self.shower_transform),
-                "condition_transform": _serialize_transform(self.condition_transform),
+                "shower_transform": serialize_transform(self.shower_transform),
+                "condition_transform": serialize_transform(self.condition_transform),
                 "seed": self.seed,
             }
         )
@@ -498,8 +475,8 @@ class DDIM(keras.Model):
         config = dict(config)
         config["denoiser"] = keras.saving.deserialize_keras_object(config["denoiser"])
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
-        config["shower_transform"] = _deserialize_transform(config.get("shower_transform"))
-        config["condition_transform"] = _deserialize_transform(config.get("condition_transform"))
+        config["shower_transform"] = get_transform(config.get("shower_transform"))
+        config["condition_transform"] = get_transform(config.get("condition_transform"))
         return cls(**config)
 
 

@@ -7,22 +7,7 @@ from keras import ops
 from calozdc.backend.train_step import run_test_step, run_train_step
 from calozdc.models.gan import adversarial_losses as losses
 from calozdc.models.gan.optimizer_pair import OptimizerPair
-
-
-def _serialize_transform(transform):
-    if transform is None or isinstance(transform, dict):
-        return transform
-    from calozdc.data import transforms
-
-    return transforms.serialize(transform)
-
-
-def _deserialize_transform(config):
-    if config is None or not isinstance(config, dict):
-        return config
-    from calozdc.data import transforms
-
-    return transforms.deserialize(config)
+from calozdc.models.preprocessing import get_transform, serialize_transform
 
 
 def _check_label(value, name):
@@ -159,8 +144,8 @@ class ConditionalGAN(keras.Model):
         self.training_ratio = (n_d, n_g)
         self.gradient_penalty_weight = float(gradient_penalty_weight)
         self.generator_loss_terms = _check_terms(generator_loss_terms)
-        self.shower_transform = _deserialize_transform(shower_transform)
-        self.condition_transform = _deserialize_transform(condition_transform)
+        self.shower_transform = get_transform(shower_transform)
+        self.condition_transform = get_transform(condition_transform)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.step_counter = self.add_weight(
@@ -247,8 +232,8 @@ class ConditionalGAN(keras.Model):
             "generator_loss_terms": [
                 [keras.saving.serialize_keras_object(t), w] for t, w in self.generator_loss_terms
             ],
-            "shower_transform": _serialize_transform(self.shower_transform),
-            "condition_transform": _serialize_transform(self.condition_transform),
+            "shower_transform": serialize_transform(self.shower_transform),
+            "condition_transform": serialize_transform(self.condition_transform),
             "seed": self.seed,
         })
         return config

@@ -173,15 +173,6 @@ class TwoStepGAN(ConditionalGAN):
         engine.run_stateful(record)
         return self._logs(engine)
 
-    def _test_algorithm(self, engine, data):
-        x, p = self._unpack(data)
-        batch = ops.shape(x)[0]
-        z = engine.run_stateful(lambda: self._noise(batch))
-        _, d_logs = self._discriminator_loss(engine, x, p, z, penalty=False)
-        _, g_logs = self._generator_loss(engine, x, p, z)
-        engine.run_stateful(lambda: self._update_trackers({**d_logs, **g_logs}))
-        return self._logs(engine)
-
     def _latent_for_generation(self, rng, n):
         z = super()._latent_for_generation(rng, n)
         return z if self.phase == 2 else z * 0.0

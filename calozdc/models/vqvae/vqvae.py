@@ -5,26 +5,9 @@ import numpy as np
 from keras import ops
 
 from calozdc.layers.vector_quantizer import VectorQuantizerEMA
+from calozdc.models.preprocessing import get_transform, serialize_transform
 
 _NAMED_LOSSES = ("mse", "mae")
-
-
-def _serialize_transform(transform):
-    if transform is None or isinstance(transform, dict):
-        return transform
-    from calozdc.data import transforms
-
-    return transforms.serialize(transform)
-
-
-def _get_transform(identifier):
-    if identifier is None:
-        return None
-    from calozdc.data import transforms
-
-    return transforms.get(identifier)
-
-
 def _per_example_mean(values):
     values = ops.cast(values, "float32")
     if len(values.shape) > 1:
@@ -149,8 +132,8 @@ class VQVAE(keras.Model):
         self.image_shape = tuple(int(s) for s in encoder.input_shape[1:])
         self.condition_dim = int(decoder_inputs[1].shape[-1])
         self.reconstruction_loss = reconstruction_loss
-        self.shower_transform = _get_transform(shower_transform)
-        self.condition_transform = _get_transform(condition_transform)
+        self.shower_transform = get_transform(shower_transform)
+        self.condition_transform = get_transform(condition_transform)
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in ("reconstruction_loss", "commitment_loss", "perplexity",
@@ -323,8 +306,8 @@ class VQVAE(keras.Model):
             "num_codes": self.num_codes,
             "reconstruction_loss": loss if isinstance(loss, str)
             else keras.saving.serialize_keras_object(loss),
-            "shower_transform": _serialize_transform(self.shower_transform),
-            "condition_transform": _serialize_transform(self.condition_transform),
+            "shower_transform": serialize_transform(self.shower_transform),
+            "condition_transform": serialize_transform(self.condition_transform),
         })
         return config
 
