@@ -2,9 +2,9 @@
 
 The summary (calozdc/data/reference/geant4_zn_eminus_summary.json) is derived from the
 1,550-shower Geant4 11.4 reference by benchmarks/simulator_vs_geant4.py; the full comparison
-(JSON + PNG) is that benchmark. Tolerances: each energy bin holds ~390 Geant4 showers, so the
-Geant4 means carry 1-3 % statistical errors (5 % for RMS values); the margins add what the
-parametrised model is known to miss (stated per quantity).
+(JSON + PNG) is that benchmark. Energy bins 10-20, 20-40, 40-80, 80-120, 120-200 GeV with
+210-370 Geant4 showers each. Tolerances follow issue 11 (r50, r90, mean depth 10 %; relative
+RMS of the total signal 25 %), except linearity (below).
 """
 
 import numpy as np
@@ -17,7 +17,7 @@ from calozdc.data.reference_comparison import binned_summary, load_geant4_summar
 @pytest.fixture(scope="module")
 def summaries():
     geo = get_geometry("zn44")
-    sim = simulate(geo, 2000, seed=11, particles="e-", energy_range=(10, 200),
+    sim = simulate(geo, 4000, seed=11, particles="e-", energy_range=(10, 200),
                    impact_halfwidth_mm=5.0, angle_halfwidth_mrad=2.0, response="energy")
     energy = sim.conditions[:, 0]
     q = shower_quantities(sim.showers, energy, sim.conditions[:, 1:3] * 10.0, sim.layers, geo)
@@ -48,6 +48,7 @@ def test_sampling_fraction_and_impact_point_effect(summaries, key, tol):
     # showers start late; Poisson-limited, so only the scale is checked
     ("mean_depth_rms_x0", 0.5),
     ("sampling_fraction_far_rel_rms", 0.35),  # 37 %/sqrt(E) (+) 4 % vs Geant4
+    ("sampling_fraction_rel_rms", 0.25),  # event-to-event RMS of the total fibre signal
 ])
 def test_shapes_and_fluctuations_per_energy_bin(summaries, key, tol):
     sim, g4 = summaries
@@ -63,3 +64,14 @@ def test_summary_has_the_reference_trends(summaries):
     assert all(b["occupancy"] < c["occupancy"] for b, c in zip(bins, bins[1:]))
     assert bins[-1]["mean_depth_x0"] > bins[0]["mean_depth_x0"]
     assert g4["sampling_fraction_on_fibre"] > 2 * g4["sampling_fraction_far"]
+
+
+def test_mean_signal_linear_in_energy_like_geant4(summaries):
+    # Mean signal per GeV in each bin, normalised to its average over the bins: Geant4's is not
+    # flat (+6 % at 10-20 GeV, where impacts on a fibre axis gain most) and the model follows
+    # it. Issue 11 asks for 3 %; each Geant4 bin mean carries 1.5-2.5 % statistical error from
+    # the ~5 % of impacts on a fibre axis (signal x2-3), so 5 % is what this sample can test.
+    sim, g4 = summaries
+    s = np.array([b["sampling_fraction"] for b in sim["bins"]])
+    g = np.array([b["sampling_fraction"] for b in g4["bins"]])
+    assert np.all(np.abs(s / s.mean() - g / g.mean()) < 0.05), (s / s.mean(), g / g.mean())

@@ -69,7 +69,7 @@ _MATERIALS = {
         Z_eff=72.0,
         lambda_int_mm=113.0,
         # far from a fibre axis (> 0.4 mm); the impact-point effect raises the mean to 0.70 %
-        sampling_fraction=0.0062,
+        sampling_fraction=0.0061,
         h_over_e=0.25,
         # Detected Cherenkov photons per MeV deposited in the fibres. The ALICE ZN light
         # yield is not public at this granularity; 1 photon/MeV gives channel sums of tens

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-ENERGY_BINS_GEV = (10.0, 20.0, 40.0, 80.0, 200.0)
+ENERGY_BINS_GEV = (10.0, 20.0, 40.0, 80.0, 120.0, 200.0)
 RADII_MM = (2.0, 5.0, 10.5, 20.0)
 
 

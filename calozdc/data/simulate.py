@@ -46,8 +46,12 @@ GEOMETRY_MODELS = {
         "stochastic_had": 1.2,
         # impact-point effect: sampling fraction x (1 + A exp(-d^2 / 2 s^2)), d = distance of
         # the impact point to the nearest fibre axis; the extra light goes to that fibre.
-        "channel_amplitude": 2.1,
-        "channel_sigma_mm": 0.19,
+        "channel_amplitude": 2.2,
+        # the gain falls with energy as E^-0.18 (Geant4 reference: signal on a fibre axis / far
+        # from it = 3.0 at 10-20 GeV, 2.2 at 120-200 GeV)
+        "channel_energy_slope": -0.18,
+        "channel_energy_ref_GeV": 50.0,
+        "channel_sigma_mm": 0.17,
         "channel_fluctuation": 0.3,
         "channel_depth_x0": 10.0,
         "fibre_radius_mm": 0.1825,
@@ -64,6 +68,8 @@ GEOMETRY_MODELS = {
         "stochastic_had": 0.6,
         "spots_per_GeV": 400.0,
         "channel_amplitude": 0.0,
+        "channel_energy_slope": 0.0,
+        "channel_energy_ref_GeV": 1.0,
         "channel_sigma_mm": 1.0,
         "channel_fluctuation": 0.0,
         "channel_depth_x0": 0.0,
@@ -333,7 +339,9 @@ def _simulate_chunk(cfg, n, seed_seq):
         dx, dy, row, col = _nearest_fibre_offset(kin["x0"], kin["y0"], geo)
         walk = np.hypot(kin["tx"], kin["ty"]) * model["channel_depth_x0"] * mat.X0_mm
         s2 = model["channel_sigma_mm"] ** 2 + walk**2
-        gain = model["channel_amplitude"] * np.exp(-(dx**2 + dy**2) / (2 * s2))
+        amplitude = model["channel_amplitude"] * (e / model["channel_energy_ref_GeV"]) ** model[
+            "channel_energy_slope"]
+        gain = amplitude * np.exp(-(dx**2 + dy**2) / (2 * s2))
         gain *= np.exp(model["channel_fluctuation"] * rng.standard_normal(n))
         gain *= model["channel_sigma_mm"] ** 2 / s2  # a tilted track spends less depth in it
         inside = (np.abs(kin["x0"]) < geo.half_size_mm[0]) & (np.abs(kin["y0"]) < geo.half_size_mm[1])
