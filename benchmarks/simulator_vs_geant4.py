@@ -84,13 +84,22 @@ def shape_distances(ref, sim, seed):
     return out
 
 
-def plot(path, ref_sum, sim_sum, ref, sim_showers):
+def _example_index(energy, impact, target_gev, geometry):
+    """Index of the shower closest in energy to ``target_gev`` among impacts far from a fibre."""
+    pitch = geometry.cell_size_mm
+    off = impact / pitch - 0.5
+    d = np.hypot(*(np.abs(off - np.round(off)) * pitch).T)
+    cost = np.abs(np.log(energy / target_gev)) + 10.0 * (d < 0.4)
+    return int(np.argmin(cost))
+
+
+def plot(path, ref_sum, sim_sum, examples):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(15, 13.5))
     centres = [np.sqrt(b["energy_bin_GeV"][0] * b["energy_bin_GeV"][1]) for b in ref_sum["bins"]]
     panels = [("sampling_fraction", "sampling fraction"),
               ("sampling_fraction_rel_rms", "sampling fraction rel. RMS"),
@@ -102,6 +111,11 @@ def plot(path, ref_sum, sim_sum, ref, sim_showers):
         ax.set_xlabel("E [GeV]")
         ax.set_ylabel(label)
         ax.legend()
+    for ax, (label, image) in zip(axes[2], examples):
+        im = ax.imshow(np.maximum(image, 1e-3), origin="lower", norm=matplotlib.colors.LogNorm(1e-2, 1e3))
+        ax.set_title(label)
+        fig.colorbar(im, ax=ax, label="fibre energy [MeV]")
+    axes[2, 2].axis("off")
     ax = axes.flat[5]
     r = list(RADII_MM)
     ax.plot(r, [np.mean([b[f"containment_{x:g}mm"] for b in ref_sum["bins"]]) for x in r], "ko-",
@@ -153,7 +167,11 @@ def main(argv=None):
     with atomic_path(os.path.join(args.out, "comparison.json"), overwrite=True) as tmp:
         with open(tmp, "w") as f:
             json.dump(comparison, f, indent=1)
-    plot(os.path.join(args.out, "comparison.png"), ref_sum, sim_sum, ref, None)
+    examples = []  # one shower each at ~50 GeV, impact far from a fibre
+    for name, ds, e, imp in (("Geant4", ref, energy, impact), ("calozdc", sim, e_sim, impact_sim)):
+        i = _example_index(e, imp, 50.0, geo)
+        examples.append((f"{name}, {e[i]:.0f} GeV", ds.showers[i, ..., 0]))
+    plot(os.path.join(args.out, "comparison.png"), ref_sum, sim_sum, examples)
     if args.summary:
         ref_sum["source"] = ("derived by benchmarks/simulator_vs_geant4.py from "
                              "geant4_zn_eminus_10-200GeV.h5 (1,550 Geant4 11.4.1 e- showers)")
