@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from calozdc.version import __version__
 
 #: Sub-command modules, in the order they appear in ``calozdc --help``.
-COMMAND_MODULES = ("simulate", "info", "convert", "train", "generate", "evaluate")
+COMMAND_MODULES = ("simulate", "info", "convert", "train", "generate", "evaluate", "tune")
 
 
 class CLIError(Exception):

@@ -1,0 +1,208 @@
+"""Generation speed of every model family, and the DDIM speed/fidelity curve.
+
+On the current ``KERAS_BACKEND``, for one geometry (default zn44):
+
+* **GAN** (registry ``"gan"``): showers/s of ``generate`` (untrained weights: the cost does
+  not depend on their values).
+* **VQ generator** (registry ``"vqvae"``): showers/s of ``generate`` (autoregressive prior
+  sampling + decoding) and of decoding given code grids alone (``vqvae.decode``), i.e. with
+  and without the prior-sampling cost (untrained weights).
+* **DDIM** (registry ``"ddim"``, a small U-Net): trained briefly on simulated showers, then for
+  each number of sampling steps the showers/s of ``generate`` and the channel Wasserstein-1
+  distance (ALICE ZDC, arXiv:2407.16704 eq. 4.2; :func:`calozdc.metrics.wasserstein_channels`)
+  between generated and held-out simulated showers for the same conditions, beside the
+  real-vs-real floor: the speed/fidelity trade-off.
+
+Each timed call is preceded by an untimed call on the same shapes (compilation). Sizes are
+arguments with small defaults (a few minutes on a 2-core CPU):
+
+    KERAS_BACKEND=jax python benchmarks/generate.py
+    KERAS_BACKEND=torch python benchmarks/generate.py --n-train 4000 --epochs 5 --n-test 512
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+
+FAMILIES = ("gan", "vqvae", "ddim")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--geometry", default="zn44", help="zn44 or ecal20 (default zn44)")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument("--particles", default="e-",
+                        help="simulated particle (default e-; 'mix' = the geometry's default)")
+    parser.add_argument("--energy-range", type=float, nargs=2, default=None,
+                        help="simulated energy range (default: zn44 20-200 GeV, ecal20 the "
+                             "simulator's)")
+    parser.add_argument("--n-generate", type=int, default=256,
+                        help="showers per timed GAN / VQ call (default 256)")
+    parser.add_argument("--batch-size", type=int, default=256, help="generation batch size")
+    parser.add_argument("--n-train", type=int, default=3000, help="DDIM training showers")
+    parser.add_argument("--n-test", type=int, default=256,
+                        help="held-out showers: DDIM conditions and W1 reference (default 256)")
+    parser.add_argument("--epochs", type=int, default=4, help="DDIM training epochs")
+    parser.add_argument("--train-batch-size", type=int, default=64)
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64],
+                        help="DDIM U-Net widths (default 16 32 64)")
+    parser.add_argument("--blocks-per-level", type=int, default=1)
+    parser.add_argument("--attention", action="store_true", help="U-Net attention (off)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[5, 10, 25, 50, 100])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for name in ("n_generate", "batch_size", "n_train", "n_test", "epochs", "train_batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1. "
+                         f"Received: {getattr(args, name)}")
+    if min(args.steps) < 1:
+        parser.error(f"--steps must be >= 1. Received: {args.steps}")
+    return args
+
+
+def _timed(fn):
+    """(seconds of the second call, result): the first call compiles."""
+    fn()
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def _simulate(args, n, seed):
+    from calozdc.data import simulate
+
+    options = {}
+    if args.particles != "mix":
+        options["particles"] = args.particles
+    if args.energy_range is not None:
+        options["energy_range"] = tuple(args.energy_range)
+    elif args.geometry == "zn44":
+        options["energy_range"] = (20.0, 200.0)
+    return simulate(args.geometry, n, seed=seed, **options)
+
+
+def _transforms():
+    from calozdc.data import transforms
+
+    return (transforms.Chain([transforms.Log1p(), transforms.Standardize()]),
+            transforms.Standardize(axis="feature"))
+
+
+def bench_gan(args, geometry, data):
+    from calozdc.models.registry import build_model
+
+    shower_t, cond_t = _transforms()
+    shower_t.fit(data.showers, conditions=data.conditions)
+    cond_t.fit(data.conditions)
+    model = build_model("gan", geometry, data.conditions.shape[1], shower_transform=shower_t,
+                        condition_transform=cond_t, seed=args.seed)
+    cond = data.conditions[: args.n_generate]
+    seconds, _ = _timed(lambda: model.generate(cond, seed=1, batch_size=args.batch_size))
+    params = model.generator.count_params()
+    return [("GAN", f"generator, {params:,} parameters", len(cond), seconds)]
+
+
+def bench_vq(args, geometry, data):
+    from calozdc.models.registry import build_model
+
+    shower_t, cond_t = _transforms()
+    model = build_model("vqvae", geometry, data.conditions.shape[1], shower_transform=shower_t,
+                        condition_transform=cond_t, seed=args.seed)
+    model.fit_transforms(data.showers, data.conditions)
+    cond = data.conditions[: args.n_generate]
+    seconds, (_, codes) = _timed(
+        lambda: model.generate(cond, seed=1, batch_size=args.batch_size, return_codes=True))
+    decode_s, _ = _timed(lambda: model.vqvae.decode(codes, cond, batch_size=args.batch_size))
+    grid = "x".join(str(s) for s in codes.shape[1:])
+    return [
+        ("VQ generator", f"prior sampling ({grid} codes) + decoding", len(cond), seconds),
+        ("VQ generator", "decoding given codes only", len(cond), decode_s),
+    ]
+
+
+def bench_ddim(args, geometry, train, test):
+    from calozdc import metrics
+    from calozdc.models.registry import build_model
+
+    shower_t, cond_t = _transforms()
+    model = build_model("ddim", geometry, train.conditions.shape[1], widths=tuple(args.widths),
+                        blocks_per_level=args.blocks_per_level, attention=args.attention,
+                        shower_transform=shower_t, condition_transform=cond_t, seed=args.seed)
+    model.fit_transforms(train.showers, train.conditions)
+    x, c = model.preprocess(train.showers, train.conditions)
+    start = time.perf_counter()
+    model.fit(x, c, batch_size=args.train_batch_size, epochs=args.epochs, verbose=0)
+    train_s = time.perf_counter() - start
+
+    real = test.showers
+    half = len(real) // 2
+    floor, _ = metrics.wasserstein_channels(real[:half], real[half:], geometry)
+    rows = []
+    for steps in args.steps:
+        seconds, generated = _timed(lambda s=steps: model.generate(
+            test.conditions, steps=s, seed=args.seed + 1, batch_size=args.batch_size))
+        w1, _ = metrics.wasserstein_channels(real, generated, geometry)
+        rows.append((steps, len(generated) / seconds, 1e3 * seconds / len(generated), w1))
+    info = {
+        "parameters": model.denoiser.count_params(),
+        "train_s": train_s,
+        "floor": floor,
+    }
+    return rows, info
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+
+    from calozdc.data import get_geometry
+
+    geometry = get_geometry(args.geometry)
+    speed_rows, ddim_rows, ddim_info = [], None, None
+    if "gan" in args.families or "vqvae" in args.families:
+        data = _simulate(args, max(args.n_generate, 512), args.seed + 10)
+        if "gan" in args.families:
+            speed_rows += bench_gan(args, geometry, data)
+        if "vqvae" in args.families:
+            speed_rows += bench_vq(args, geometry, data)
+    if "ddim" in args.families:
+        train = _simulate(args, args.n_train, args.seed)
+        test = _simulate(args, args.n_test, args.seed + 1)
+        ddim_rows, ddim_info = bench_ddim(args, geometry, train, test)
+
+    print("## Generation speed\n")
+    print(f"- command: `KERAS_BACKEND={keras.backend.backend()} "
+          f"{shlex.join([os.path.relpath(sys.argv[0])] + sys.argv[1:])}`")
+    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; Python {platform.python_version()}, "
+          f"keras {keras.__version__}, backend {keras.backend.backend()}")
+    particles = "geometry default mix" if args.particles == "mix" else args.particles
+    print(f"- data: {args.geometry}, {particles}, energy range "
+          f"{args.energy_range or ('20-200 GeV' if args.geometry == 'zn44' else 'default')}; "
+          f"generation batch {args.batch_size}; each timed call after one untimed call\n")
+    if speed_rows:
+        print("| family | what is timed | showers | showers / s | ms / shower |")
+        print("|---|---|---:|---:|---:|")
+        for family, what, n, seconds in speed_rows:
+            print(f"| {family} | {what} | {n} | {n / seconds:.1f} | {1e3 * seconds / n:.2f} |")
+        print()
+    if ddim_rows:
+        print(f"DDIM: U-Net widths={tuple(args.widths)}, blocks_per_level="
+              f"{args.blocks_per_level}, attention={args.attention}, "
+              f"{ddim_info['parameters']:,} parameters; trained {args.epochs} epochs on "
+              f"{args.n_train} showers ({ddim_info['train_s']:.0f} s); W1 on {args.n_test} "
+              f"held-out showers (eta=0, EMA weights); real-vs-real floor "
+              f"(two halves) {ddim_info['floor']:.3f}\n")
+        print("| steps | showers / s | ms / shower | channel W1 |")
+        print("|---:|---:|---:|---:|")
+        for steps, rate, ms, w1 in ddim_rows:
+            print(f"| {steps} | {rate:.1f} | {ms:.2f} | {w1:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""``calozdc tune FAMILY --data FILE``: KerasTuner search on the channel-W1 physics objective.
+
+Trials are stored in ``DIRECTORY/FAMILY`` (KerasTuner's format): rerunning the same command
+resumes the search (finished trials are kept) unless ``--overwrite``. The best model is saved
+as ``DIRECTORY/best_FAMILY.keras`` and the trial summary as ``DIRECTORY/best_FAMILY.json``.
+"""
+
+import json
+import os
+import tempfile
+
+
+def register(subparsers):
+    from calozdc.tuning import HYPERMODELS, TUNERS
+
+    p = subparsers.add_parser(
+        "tune", help="search hyperparameters of a model family (KerasTuner)",
+        description="Search the hyperparameters of a model family with KerasTuner, minimising "
+                    "val_channel_w1 (channel-sum Wasserstein-1 of generated vs validation "
+                    "showers). Resumes from --directory.",
+    )
+    p.add_argument("family", choices=sorted(HYPERMODELS), help="model family")
+    p.add_argument("--data", required=True, help="shower file")
+    p.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
+    p.add_argument("--tuner", choices=TUNERS, default="random", help="search (default random)")
+    p.add_argument("--directory", default="tuning", help="tuner directory (default tuning)")
+    p.add_argument("--epochs", type=int, default=5,
+                   help="epochs per trial (hyperband: largest budget; default 5)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--val-split", type=float, default=0.1,
+                   help="validation fraction for the objective (default 0.1)")
+    p.add_argument("--metric-showers", type=int, default=1000,
+                   help="validation showers used by the objective (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="model and tuner seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="restart the search from scratch")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def _check(args):
+    for name in ("max_trials", "epochs", "batch_size", "metric_showers"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1. "
+                             f"Received: {name}={getattr(args, name)}")
+    if not 0.0 < args.val_split < 0.8:
+        raise ValueError(f"--val-split must be in (0, 0.8). Received: {args.val_split}")
+    if not os.path.exists(args.data):
+        raise ValueError(f"Data file not found. Received: data={args.data!r}")
+
+
+def run(args):
+    import numpy as np
+
+    from calozdc.cli.train import SPLIT_SEED, TEST_FRACTION, default_transforms
+    from calozdc.data import load
+    from calozdc.tuning import get_hypermodel, make_tuner
+
+    _check(args)
+    dataset = load(args.data)
+    val = float(args.val_split)
+    train, valid, _ = dataset.split((1.0 - val - TEST_FRACTION, val, TEST_FRACTION),
+                                    seed=SPLIT_SEED)
+    if len(train) == 0 or len(valid) < 2:
+        raise ValueError(f"Need training showers and >= 2 validation showers after the split. "
+                         f"Received: {len(dataset)} showers, val_split={val}")
+    shower_t, cond_t = default_transforms()
+    x_phys = np.asarray(train.showers, dtype="float32")
+    c_phys = np.asarray(train.conditions, dtype="float32")
+    shower_t.fit(x_phys, conditions=c_phys)
+    cond_t.fit(c_phys)
+    x = np.asarray(shower_t.forward(x_phys, conditions=c_phys), dtype="float32")
+    c = np.asarray(cond_t.forward(c_phys), dtype="float32")
+    n_metric = min(args.metric_showers, len(valid))
+    vx = np.asarray(valid.showers, dtype="float32")
+    vc = np.asarray(valid.conditions, dtype="float32")
+    geometry = dataset.geometry if dataset.geometry is not None else tuple(x.shape[1:])
+    hypermodel = get_hypermodel(args.family, geometry, c.shape[1], vx[:n_metric],
+                                vc[:n_metric], shower_transform=shower_t,
+                                condition_transform=cond_t, seed=args.seed, epochs=args.epochs)
+    tuner = make_tuner(args.tuner, hypermodel, args.directory, args.family,
+                       max_trials=args.max_trials, max_epochs=args.epochs, seed=args.seed,
+                       overwrite=args.overwrite)
+    validation = (np.asarray(shower_t.forward(vx, conditions=vc), dtype="float32"),
+                  np.asarray(cond_t.forward(vc), dtype="float32"))
+    verbose = 0 if args.quiet else "auto"
+    fit_kwargs = dict(batch_size=args.batch_size, validation_data=validation, verbose=verbose)
+    if args.tuner != "hyperband":
+        fit_kwargs["epochs"] = args.epochs
+    tuner.search(x, c, **fit_kwargs)
+
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.load_model(best_trial)
+    target = os.path.join(args.directory, f"best_{args.family}.keras")
+    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=args.directory)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        os.remove(tmp)
+        raise
+    summary = {"family": args.family, "tuner": args.tuner, "objective": "val_channel_w1",
+               "best_trial": best_trial.trial_id, "best_score": float(best_trial.score),
+               "hyperparameters": best_trial.hyperparameters.values,
+               "trials": {t.trial_id: (None if t.score is None else float(t.score))
+                          for t in tuner.oracle.trials.values()}}
+    info = os.path.join(args.directory, f"best_{args.family}.json")
+    with open(info + ".tmp", "w") as f:
+        json.dump(summary, f, indent=2, default=str)
+    os.replace(info + ".tmp", info)
+    if not args.quiet:
+        print(f"calozdc tune: {len(summary['trials'])} trials; best {best_trial.trial_id} "
+              f"val_channel_w1={best_trial.score:.4g}; wrote {target}")
+    return 0

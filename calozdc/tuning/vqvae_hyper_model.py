@@ -1,0 +1,34 @@
+"""KerasTuner search space of the VQ-VAE + prior family."""
+
+from calozdc.tuning.family_hyper_model import FamilyHyperModel
+
+
+class VQVAEHyperModel(FamilyHyperModel):
+    """Hypermodel of ``calozdc.models.vqvae.VQGenerator`` (family ``"vqvae"``).
+
+    Searches the codebook (``num_codes``, ``code_dim``, ``commitment_cost``, ``decay``), the
+    VQ-VAE learning rate and the transformer prior (``prior_embed_dim``, ``prior_layers``,
+    ``prior_heads``, ``prior_learning_rate``) and the sampling temperature. ``fit`` trains the
+    VQ-VAE then the prior (see ``VQGenerator.fit``); the metric is computed on the whole
+    model at the end of the epochs it is due. Arguments: see :class:`FamilyHyperModel`.
+
+    Example:
+    >>> hm = VQVAEHyperModel("ecal20", 1, val.showers, val.conditions)  # doctest: +SKIP
+
+    References:
+        van den Oord et al. 2017, arXiv:1711.00937 (VQ-VAE).
+    """
+
+    family = "vqvae"
+    DEFAULT_SPACE = {
+        "num_codes": [128, 64, 256],
+        "code_dim": [16, 8, 32],
+        "commitment_cost": {"min": 0.1, "max": 0.5, "step": 0.05, "default": 0.25},
+        "decay": [0.99, 0.95],
+        "learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log", "default": 1e-3},
+        "prior_embed_dim": [64, 32],
+        "prior_layers": [2, 1, 3],
+        "prior_heads": [4, 2],
+        "prior_learning_rate": {"min": 1e-4, "max": 1e-3, "sampling": "log", "default": 3e-4},
+        "temperature": [1.0, 0.8],
+    }
