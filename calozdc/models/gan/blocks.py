@@ -40,3 +40,8 @@ def check_dropout(value):
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={value}")
     return float(value)
+
+
+def layer_seed(seed, i):
+    """Seed of the i-th seeded layer of a backbone (None stays None: unseeded)."""
+    return None if seed is None else int(seed) + i

@@ -8,13 +8,9 @@ from calozdc.models.gan.blocks import (
     check_image_shape,
     check_positive_int,
     conv_block,
+    layer_seed,
     linear_block,
 )
-
-
-def _seed(seed, i):
-    return None if seed is None else int(seed) + i
-
 
 #: Seed 000 layouts: conv widths (multiples of h) at full, half and quarter resolution, and the
 #: number of LinearBlocks before the output.
@@ -72,7 +68,7 @@ def cnn_discriminator(image_shape=(20, 20, 1), condition_dim=1, hidden_dim=32,
     for stage, (kernel, widths) in enumerate(zip((5, 5, 3), layout["stages"])):
         for j, mult in enumerate(widths):
             x = conv_block(x, mult * hd, kernel, name=f"stage{stage}_block{j}")
-        x = keras.layers.Dropout(dropout, seed=_seed(seed, stage), name=f"dropout{stage}")(x)
+        x = keras.layers.Dropout(dropout, seed=layer_seed(seed, stage), name=f"dropout{stage}")(x)
         if stage < 2:
             x = PixelUnshuffle2D(2, name=f"pixel_unshuffle{stage}")(x)
     x = keras.layers.Conv2D(hd, 3, padding="valid", name="conv_valid")(x)

@@ -9,13 +9,9 @@ from calozdc.models.gan.blocks import (
     check_image_shape,
     check_positive_int,
     conv_block,
+    layer_seed,
     linear_block,
 )
-
-
-def _seed(seed, i):
-    return None if seed is None else int(seed) + i
-
 
 #: Seed 001 layouts: LinearBlocks of width 4h before the last one, conv widths per stage
 #: (in multiples of h) and the final blocks at full resolution.
@@ -85,13 +81,13 @@ def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidde
     for i in range(layout["linear"]):
         x = linear_block(x, 4 * hd, name=f"linear{i}")
     x = linear_block(x, bh * bw * hd, name="linear_out")
-    x = keras.layers.Dropout(dropout, seed=_seed(seed, 0), name="dropout0")(x)
+    x = keras.layers.Dropout(dropout, seed=layer_seed(seed, 0), name="dropout0")(x)
     x = keras.layers.Reshape((bh, bw, hd), name="unflatten")(x)
     x = keras.layers.Conv2DTranspose(hd, 3, padding="valid", name="deconv")(x)
     for stage, kernel in ((1, 3), (2, 5)):
         for j, mult in enumerate(layout["stage"]):
             x = conv_block(x, mult * hd, kernel, name=f"stage{stage}_block{j}")
-        x = keras.layers.Dropout(dropout, seed=_seed(seed, stage), name=f"dropout{stage}")(x)
+        x = keras.layers.Dropout(dropout, seed=layer_seed(seed, stage), name=f"dropout{stage}")(x)
         # the last block of a stage has 4h channels: PixelShuffle(2) → h channels, 2× size
         x = PixelShuffle2D(2, name=f"pixel_shuffle{stage}")(x)
     for j in range(layout["final"]):
