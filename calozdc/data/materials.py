@@ -68,7 +68,9 @@ _MATERIALS = {
         Ec_MeV=8.3,
         Z_eff=72.0,
         lambda_int_mm=113.0,
-        # far from a fibre axis (> 0.4 mm); the impact-point effect raises the mean to 0.70 %
+        # far from a fibre axis (> 0.4 mm); the impact-point effect raises the mean to 0.70 %.
+        # The zn44 simulator uses the fitted value of calozdc/data/reference/zn44_calibration.json
+        # (the signal without any impact-point gain, ~0.57 %).
         sampling_fraction=0.0061,
         h_over_e=0.25,
         # Detected Cherenkov photons per MeV deposited in the fibres. The ALICE ZN light

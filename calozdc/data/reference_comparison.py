@@ -13,6 +13,16 @@ import numpy as np
 
 ENERGY_BINS_GEV = (10.0, 20.0, 40.0, 80.0, 120.0, 200.0)
 RADII_MM = (2.0, 5.0, 10.5, 20.0)
+#: Strata of the impact point's distance to the nearest fibre axis (mm) for the
+#: post-stratified mean signal (see :func:`binned_summary`).
+FIBRE_DISTANCE_EDGES_MM = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.2)
+
+
+def fibre_distance_weights(pitch_mm=1.6, edges=FIBRE_DISTANCE_EDGES_MM, grid=400):
+    """Fraction of impact points uniform over one fibre cell in each distance stratum."""
+    u = (np.arange(grid) + 0.5) / grid - 0.5
+    d = np.hypot(u[:, None], u[None, :]).ravel() * pitch_mm
+    return np.histogram(d, np.asarray(edges))[0] / d.size
 
 
 def shower_quantities(showers, energy_gev, impact_xy_mm, layers, geometry):
@@ -38,6 +48,9 @@ def shower_quantities(showers, energy_gev, impact_xy_mm, layers, geometry):
     lay = layers.astype(np.float64)
     mean_depth = (lay * t).sum(1) / np.maximum(lay.sum(1), 1e-12)
     out["mean_depth_x0"] = mean_depth
+    out["depth_width_x0"] = np.sqrt(np.maximum(
+        (lay * (t[None] - mean_depth[:, None]) ** 2).sum(1) / np.maximum(lay.sum(1), 1e-12), 0.0))
+    out["max_cell_fraction"] = s.reshape(len(s), -1).max(axis=1) / np.maximum(total, 1e-12)
     pitch = geometry.cell_size_mm
     fx = (np.round(impact_xy_mm[:, 0] / pitch - 0.5) + 0.5) * pitch
     fy = (np.round(impact_xy_mm[:, 1] / pitch - 0.5) + 0.5) * pitch
@@ -46,9 +59,20 @@ def shower_quantities(showers, energy_gev, impact_xy_mm, layers, geometry):
 
 
 def binned_summary(q, energy_gev):
-    """Mean (and RMS for the fluctuating quantities) of each quantity per energy bin."""
+    """Mean (and RMS for the fluctuating quantities) of each quantity per energy bin.
+
+    ``sampling_fraction_stratified`` is the mean signal / E post-stratified in the distance of
+    the impact point to the nearest fibre axis (:data:`FIBRE_DISTANCE_EDGES_MM`, weights of
+    impacts uniform over a fibre cell): the ~5 % of impacts on a fibre axis carry 2-3x the
+    signal, so the plain per-bin mean fluctuates by 1.6-2.6 % with a few hundred showers, the
+    stratified one by 0.6-1 %; ``sampling_fraction_rel_rms_stratified`` is the event-to-event
+    RMS / mean from the same strata. ``*_err`` are standard errors of the means.
+    """
     rows = []
     far = q["fibre_distance_mm"] > 0.4
+    edges = np.asarray(FIBRE_DISTANCE_EDGES_MM)
+    weights = fibre_distance_weights(edges=edges)
+    stratum = np.digitize(q["fibre_distance_mm"], edges[1:-1])
     for lo, hi in zip(ENERGY_BINS_GEV[:-1], ENERGY_BINS_GEV[1:]):
         m = (energy_gev >= lo) & (energy_gev < hi)
         sf = q["sampling_fraction"]
@@ -57,11 +81,23 @@ def binned_summary(q, energy_gev):
                "sampling_fraction_rel_rms": float(sf[m].std() / sf[m].mean()),
                "sampling_fraction_far": float(sf[m & far].mean()),
                "sampling_fraction_far_rel_rms": float(sf[m & far].std() / sf[m & far].mean()),
+               "sampling_fraction_err": float(sf[m].std() / np.sqrt(m.sum())),
+               "sampling_fraction_far_err": float(sf[m & far].std() / np.sqrt((m & far).sum())),
                "mean_depth_x0": float(q["mean_depth_x0"][m].mean()),
                "mean_depth_rms_x0": float(q["mean_depth_x0"][m].std()),
                "r50_mm": float(np.median(q["r50_mm"][m])),
                "r90_mm": float(np.median(q["r90_mm"][m])),
+               "depth_width_x0": float(q["depth_width_x0"][m].mean()),
+               "max_cell_fraction": float(q["max_cell_fraction"][m].mean()),
                "occupancy": float(q["occupancy"][m].mean())}
+        means = np.array([sf[m & (stratum == k)].mean() for k in range(len(weights))])
+        variances = np.array([sf[m & (stratum == k)].var(ddof=1) / (m & (stratum == k)).sum()
+                              for k in range(len(weights))])
+        second = np.array([(sf[m & (stratum == k)] ** 2).mean() for k in range(len(weights))])
+        row["sampling_fraction_stratified"] = float(weights @ means)
+        row["sampling_fraction_rel_rms_stratified"] = float(
+            np.sqrt(max(weights @ second - (weights @ means) ** 2, 0.0)) / (weights @ means))
+        row["sampling_fraction_stratified_err"] = float(np.sqrt(weights**2 @ variances))
         for radius in RADII_MM:
             key = f"containment_{radius:g}mm"
             row[key] = float(q[key][m].mean())

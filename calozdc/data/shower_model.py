@@ -63,7 +63,8 @@ def gflash_em_parameters(rng, energy_gev, ec_mev, z_eff, t_shift, params):
     ln_y = np.log(np.maximum(energy_gev * 1000.0 / ec_mev, 3.0))
     t_mean = np.maximum(ln_y + t_shift + params["t_offset"], 0.8)
     sig_t = params["sigma_scale"] / np.maximum(-1.4 + 1.26 * ln_y, 1.0)
-    mu_a = np.log(0.21 + (0.492 + 2.38 / z_eff) * ln_y)
+    # ln_alpha_shift (0 in GFlash) narrows (> 0) or widens the profile at a given T
+    mu_a = np.log(0.21 + (0.492 + 2.38 / z_eff) * ln_y) + params.get("ln_alpha_shift", 0.0)
     sig_a = params["sigma_scale"] / np.maximum(-0.58 + 0.86 * ln_y, 1.0)
     rho = np.clip(0.705 - 0.023 * ln_y, -0.99, 0.99)
     z1 = rng.standard_normal(len(energy_gev))
@@ -188,4 +189,5 @@ DEFAULT_EM_PARAMS = {
     "core_scale": 1.0,  # scale of Rc
     "tail_scale": 1.0,  # scale of Rt
     "core_shift": 0.0,  # additive shift of p
+    "ln_alpha_shift": 0.0,  # shift of <ln alpha> (longitudinal width at fixed T)
 }

@@ -14,13 +14,19 @@ number of worker processes, on every machine with the same numpy.
 """
 
 import concurrent.futures
+import json
 import math
+import os
 
 import numpy as np
 
 from calozdc.data import shower_model as sm
 from calozdc.data.geometry import get_geometry
 from calozdc.data.particles import ALICE_ZN_MIX, get_particle
+from calozdc.utils.progress import progress
+
+#: Depth nodes of the early showering of fibre-channelled particles (see ``_em_shower``).
+_LEAK_NODES = 4
 
 #: Showers per independently seeded chunk (part of the reproducibility contract).
 CHUNK_SIZE = 1024
@@ -29,34 +35,31 @@ CHUNK_SIZE = 1024
 #: CERN/LHCC 99-5: the ZN sit 112.5 m from the IP).
 ZN_DISTANCE_MM = 112_500.0
 
-#: Detector-response constants per geometry. Provenance: ``zn44`` from the Geant4 reference
-#: (``benchmarks/simulator_vs_geant4.py`` derives and checks them; see
-#: ``calozdc/data/materials.py`` for the material constants); ``ecal20`` from the AMS-02 ECAL
-#: test-beam resolution, sigma/E = 10.4 %/sqrt(E) + 1.4 % (Adloff et al., NIM A 714 (2013) 147).
+#: Path of the zn44 calibration (package data): the detector-response constants of the zn44 EM
+#: model, fitted to the Geant4 reference by ``benchmarks/calibrate_simulator.py``, with their
+#: provenance (reference file and sha256, date, command, targets and achieved values).
+ZN44_CALIBRATION_FILE = os.path.join(os.path.dirname(__file__), "reference", "zn44_calibration.json")
+
+#: Keys of the calibrated zn44 EM model (``"em"``: the GFlash constants of
+#: :data:`calozdc.data.shower_model.DEFAULT_EM_PARAMS`).
+CALIBRATED_KEYS = (
+    "em", "sampling_fraction", "stochastic_em", "constant", "spots_per_GeV",
+    "channel_amplitude", "channel_energy_slope", "channel_energy_ref_GeV", "channel_sigma_mm", "channel_core_power",
+    "channel_tail_amplitude", "channel_tail_sigma_mm", "channel_tail_energy_slope", "channel_fluctuation",
+    "channel_depth_x0",
+    "fibre_radius_mm", "fibre_start_mean_x0", "fibre_start_shape", "fibre_leak_per_x0",
+)
+
+#: Detector-response constants per geometry (merged with the calibration by
+#: :func:`geometry_model`). Provenance: ``zn44`` from the Geant4 reference, in
+#: :data:`ZN44_CALIBRATION_FILE` (the model's meaning of each constant is documented in
+#: ``_simulate_chunk``; material constants in ``calozdc/data/materials.py``); ``ecal20`` from
+#: the AMS-02 ECAL test-beam resolution, sigma/E = 10.4 %/sqrt(E) + 1.4 % (Adloff et al.,
+#: NIM A 714 (2013) 147).
 GEOMETRY_MODELS = {
     "zn44": {
-        "em": {"t_offset": 0.0, "sigma_scale": 1.0, "core_scale": 1.0,
-               "tail_scale": 1.0, "core_shift": -0.03},
-        # far from a fibre: sigma/E = 37 %/sqrt(E) (+) 4 % (Geant4 reference, 10-200 GeV)
-        "stochastic_em": 0.37,
-        "constant": 0.04,
-        # energy spots per GeV (sets the fibre occupancy; Geant4 reference: 6 % of the fibres
-        # hit at 10-20 GeV, 24 % at 80-200 GeV)
-        "spots_per_GeV": 30.0,
+        # hadron showers have no Geant4 reference here: parametrised (see shower_model)
         "stochastic_had": 1.2,
-        # impact-point effect: sampling fraction x (1 + A exp(-d^2 / 2 s^2)), d = distance of
-        # the impact point to the nearest fibre axis; the extra light goes to that fibre.
-        "channel_amplitude": 2.2,
-        # the gain falls with energy as E^-0.18 (Geant4 reference: signal on a fibre axis / far
-        # from it = 3.0 at 10-20 GeV, 2.2 at 120-200 GeV)
-        "channel_energy_slope": -0.18,
-        "channel_energy_ref_GeV": 50.0,
-        "channel_sigma_mm": 0.17,
-        "channel_fluctuation": 0.3,
-        "channel_depth_x0": 10.0,
-        "fibre_radius_mm": 0.1825,
-        "fibre_start_mean_x0": 22.0,
-        "fibre_start_shape": 3.0,
         "default_particles": ALICE_ZN_MIX,
         "default_energy_range": (10.0, 1000.0),  # GeV
         "max_polar_angle_rad": 2.0e-4,
@@ -68,6 +71,11 @@ GEOMETRY_MODELS = {
         "stochastic_had": 0.6,
         "spots_per_GeV": 400.0,
         "channel_amplitude": 0.0,
+        "channel_tail_amplitude": 0.0,
+        "channel_tail_sigma_mm": 1.0,
+        "channel_tail_energy_slope": 0.0,
+        "channel_core_power": 1.0,
+        "fibre_leak_per_x0": 0.0,
         "channel_energy_slope": 0.0,
         "channel_energy_ref_GeV": 1.0,
         "channel_sigma_mm": 1.0,
@@ -81,6 +89,33 @@ GEOMETRY_MODELS = {
         "max_polar_angle_rad": 0.0,
     },
 }
+
+
+def load_zn44_calibration(path=None):
+    """Read the zn44 calibration file (default :data:`ZN44_CALIBRATION_FILE`).
+
+    Returns:
+        dict with ``constants`` (the :data:`CALIBRATED_KEYS`), ``provenance`` and the fit's
+        ``targets``.
+    """
+    path = ZN44_CALIBRATION_FILE if path is None else path
+    with open(path) as f:
+        calibration = json.load(f)
+    constants = calibration.get("constants", {})
+    missing = [k for k in CALIBRATED_KEYS if k not in constants]
+    if missing:
+        raise ValueError(f"zn44 calibration {path!r} lacks constants {missing}. Received: keys={sorted(constants)}")
+    return calibration
+
+
+def geometry_model(name):
+    """The detector-response constants of geometry ``name`` (zn44: with its calibration)."""
+    model = dict(GEOMETRY_MODELS[name])
+    if name == "zn44":
+        constants = load_zn44_calibration()["constants"]
+        model.update({k: constants[k] for k in CALIBRATED_KEYS})
+        model["em"] = {**sm.DEFAULT_EM_PARAMS, **constants["em"]}
+    return model
 
 
 def _parse_particles(particles, default):
@@ -211,8 +246,13 @@ def _sample_kinematics(rng, cfg, n):
     }
 
 
-def _em_shower(rng, cfg, e_gev, t_shift, start_x0):
-    """Components and layer fractions of EM showers (or EM parts) starting at ``start_x0``."""
+def _em_shower(rng, cfg, e_gev, t_shift, start_x0, leak=None):
+    """Components and layer fractions of EM showers (or EM parts) starting at ``start_x0``.
+
+    ``leak`` (N,): fraction of the energy that leaves a fibre-channelled particle before it
+    exits the fibre at ``start_x0``; it showers from depths spread evenly over (0, start_x0)
+    (longitudinal profile only; the transverse image is that of the whole shower).
+    """
     geo, mat = cfg.geometry, cfg.geometry.material
     params = cfg.model["em"]
     alpha, beta, T = sm.gflash_em_parameters(rng, e_gev, mat.Ec_MeV, mat.Z_eff, t_shift, params)
@@ -224,6 +264,11 @@ def _em_shower(rng, cfg, e_gev, t_shift, start_x0):
     depth_mm = np.repeat(depth_mm, w.shape[1] // depth_mm.shape[1], axis=1)
     layer_edges = (np.arange(geo.n_layers + 1) * geo.layer_thickness_mm) / mat.X0_mm
     layers = sm.gamma_bin_fractions(alpha, beta, layer_edges[None, :] - start_x0[:, None])
+    if leak is not None and np.any(leak > 0):
+        nodes = (np.arange(_LEAK_NODES) + 0.5) / _LEAK_NODES
+        early = sum(sm.gamma_bin_fractions(alpha, beta, layer_edges[None, :] - u * start_x0[:, None])
+                    for u in nodes) / _LEAK_NODES
+        layers = (1.0 - leak[:, None]) * layers + leak[:, None] * early
     return w, sig, depth_mm, layers
 
 
@@ -295,6 +340,9 @@ def _simulate_chunk(cfg, n, seed_seq):
         k = model["fibre_start_shape"]
         late = rng.gamma(k, model["fibre_start_mean_x0"] / k, n) * np.clip(1.0 - 0.5 * rel**2, 0.0, 1.0)
         start_x0 = np.where(rel < 1.0, late, 0.0)
+    # on its way along the fibre the particle radiates: a fraction 1 - exp(-leak * start)
+    # showers earlier (leak ~ X0 of the mixture / X0 of quartz = 4.14 / 123)
+    leak = -np.expm1(-model["fibre_leak_per_x0"] * start_x0)
     layer_frac = np.zeros((n, geo.n_layers))
     visible = np.ones(n)  # visible fraction of the energy (h/e < 1 for hadron showers)
     for group, maker in ((is_em, "em"), (~is_em, "hadron")):
@@ -302,7 +350,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         if len(i) == 0:
             continue
         if maker == "em":
-            w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], start_x0[i])
+            w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], start_x0[i], leak[i])
         else:
             w, s, d, lf = _hadron_shower(rng, cfg, e[i], kin["baryon"][i])
         cx = kin["x0"][i, None] + kin["tx"][i, None] * d
@@ -313,7 +361,7 @@ def _simulate_chunk(cfg, n, seed_seq):
         visible[i] = w.sum(axis=1, dtype=np.float64)
 
     # visible energy: sampling fraction with a constant-term spread per shower (MeV)
-    e_vis = e * 1000.0 * mat.sampling_fraction
+    e_vis = e * 1000.0 * model.get("sampling_fraction", mat.sampling_fraction)
     e_vis = e_vis * np.exp(model["constant"] * rng.standard_normal(n) - 0.5 * model["constant"] ** 2)
     a = np.where(is_em, model["stochastic_em"], model["stochastic_had"])
     if cfg.response == "photons":
@@ -338,12 +386,22 @@ def _simulate_chunk(cfg, n, seed_seq):
     if model["channel_amplitude"] > 0:
         dx, dy, row, col = _nearest_fibre_offset(kin["x0"], kin["y0"], geo)
         walk = np.hypot(kin["tx"], kin["ty"]) * model["channel_depth_x0"] * mat.X0_mm
-        s2 = model["channel_sigma_mm"] ** 2 + walk**2
-        amplitude = model["channel_amplitude"] * (e / model["channel_energy_ref_GeV"]) ** model[
-            "channel_energy_slope"]
-        gain = amplitude * np.exp(-(dx**2 + dy**2) / (2 * s2))
-        gain *= np.exp(model["channel_fluctuation"] * rng.standard_normal(n))
-        gain *= model["channel_sigma_mm"] ** 2 / s2  # a tilted track spends less depth in it
+        # gain = A (E/E_ref)^k exp(-d^2/2 s^2) + A_t (E/E_ref)^k_t exp(-d^2/2 s_t^2): a core (the
+        # particle inside the fibre) and a tail (the shower core's first mm next to it); a
+        # tilted track spends less depth near the fibre (widths grow, amplitudes fall)
+        d2 = dx**2 + dy**2
+        # (the core is flat-topped inside the fibre: exp(-(d^2/2s^2)^p), p = channel_core_power)
+        parts = []
+        for amp, sig, slope, power in (
+                (model["channel_amplitude"], model["channel_sigma_mm"], model["channel_energy_slope"],
+                 model["channel_core_power"]),
+                (model["channel_tail_amplitude"], model["channel_tail_sigma_mm"],
+                 model["channel_tail_energy_slope"], 1.0)):
+            s2 = sig**2 + walk**2
+            shape = np.exp(-((d2 / (2 * s2)) ** power))
+            parts.append(amp * sig**2 / s2 * shape * (e / model["channel_energy_ref_GeV"]) ** slope)
+        f = model["channel_fluctuation"]  # the core's log-normal spread (mean 1)
+        gain = parts[0] * np.exp(f * rng.standard_normal(n) - 0.5 * f**2) + parts[1]
         inside = (np.abs(kin["x0"]) < geo.half_size_mm[0]) & (np.abs(kin["y0"]) < geo.half_size_mm[1])
         extra = gain * e_vis * inside
         showers[np.arange(n), row, col] += extra.astype(np.float32)
@@ -377,8 +435,11 @@ def _validate_n(n):
 
 def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
                   impact_halfwidth_mm=None, angle_halfwidth_mrad=None, response=None,
-                  workers=1, impact_point_mm=None):
+                  workers=1, impact_point_mm=None, verbose=False):
     """Yield the showers of :func:`simulate` chunk by chunk (flat memory for any ``n``).
+
+    Arguments as :func:`simulate`; with ``verbose`` a bar of ``n`` showers on stderr advances
+    as chunks are consumed.
 
     Yields:
         dicts with ``showers`` (m, H, W) float32, ``layers`` (m, L), ``conditions`` (m, k),
@@ -391,19 +452,29 @@ def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
     if seed is None:
         seed = np.random.SeedSequence().entropy
     cfg = _Config(geometry, particles, energy_range, impact_halfwidth_mm,
-                  angle_halfwidth_mrad, response, GEOMETRY_MODELS[geometry.name],
+                  angle_halfwidth_mrad, response, geometry_model(geometry.name),
                   impact_point_mm)
     plan = _chunk_plan(n, seed)
+    bar = progress(n, f"simulate {geometry.name}", verbose, unit="shower")
+    try:
+        for chunk in _iter_chunks(cfg, plan, int(workers)):
+            yield chunk
+            bar.update(len(chunk["pdg"]))
+    finally:
+        bar.close()
+
+
+def _iter_chunks(cfg, plan, workers):
     keys = ("showers", "layers", "conditions", "pdg")
-    if int(workers) == 1 or len(plan) == 1:
+    if workers == 1 or len(plan) == 1:
         for size, seq in plan:
             yield dict(zip(keys, _simulate_chunk(cfg, size, seq)))
         return
-    with concurrent.futures.ProcessPoolExecutor(max_workers=int(workers)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         futures = []
         for size, seq in plan:
             futures.append(pool.submit(_simulate_chunk, cfg, size, seq))
-            if len(futures) > 2 * int(workers):  # bounded look-ahead keeps memory flat
+            if len(futures) > 2 * workers:  # bounded look-ahead keeps memory flat
                 yield dict(zip(keys, futures.pop(0).result()))
         for fut in futures:
             yield dict(zip(keys, fut.result()))
@@ -411,7 +482,7 @@ def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
 
 def simulate(geometry, n, seed=None, particles=None, energy_range=None,
              impact_halfwidth_mm=None, angle_halfwidth_mrad=None, response=None,
-             workers=1, progress=False, impact_point_mm=None):
+             workers=1, progress=False, impact_point_mm=None, verbose=False):
     """Simulate ``n`` calorimeter showers with the built-in parametrised model.
 
     Args:
@@ -432,7 +503,8 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
         response: ``"photons"`` (zn44 default: Cherenkov photon counts) or ``"energy"``
             (visible energy in MeV; ecal20 default).
         workers: worker processes (results do not depend on it).
-        progress: show a progress bar (tqdm).
+        progress: older name of ``verbose`` (kept for compatibility).
+        verbose: show a progress bar of the showers done on stderr (default quiet).
 
     Returns:
         :class:`~calozdc.data.ShowerDataset` with showers (n, H, W, 1), layers (n, L),
@@ -456,22 +528,14 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
     conditions = np.empty((n, geometry.n_conditions), np.float32)
     pdg = np.empty(n, np.int32)
     chunks = iter_simulate(geometry, n, seed, particles, energy_range, impact_halfwidth_mm,
-                           angle_halfwidth_mrad, response, workers, impact_point_mm)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
-        bar = tqdm(total=n, unit="shower", desc=f"simulate {geometry.name}")
+                           angle_halfwidth_mrad, response, workers, impact_point_mm,
+                           verbose=verbose or progress)
     i = 0
     for chunk in chunks:
         m = len(chunk["pdg"])
         showers[i:i + m], layers[i:i + m] = chunk["showers"], chunk["layers"]
         conditions[i:i + m], pdg[i:i + m] = chunk["conditions"], chunk["pdg"]
         i += m
-        if bar is not None:
-            bar.update(m)
-    if bar is not None:
-        bar.close()
     return ShowerDataset(
         showers, conditions, pdg=pdg, layers=layers,
         condition_names=list(geometry.condition_names), geometry=geometry,
