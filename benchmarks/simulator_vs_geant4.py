@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 
@@ -42,8 +43,10 @@ def reference_quantities(path):
 def simulated_quantities(n, geo, seed):
     """Simulate ``n`` showers in the reference's setup (e-, 10-200 GeV log-uniform, +-5 mm,
     +-2 mrad, fibre energy in MeV) and their quantities."""
+    start = time.process_time()
     sim = simulate(geo, n, seed=seed, particles="e-", energy_range=(10, 200),
                    impact_halfwidth_mm=5.0, angle_halfwidth_mrad=2.0, response="energy")
+    sim.metadata["cpu_s_per_shower"] = (time.process_time() - start) / n
     e_sim = sim.conditions[:, 0]
     impact_sim = sim.conditions[:, 1:3] * 10.0
     return sim, e_sim, impact_sim, shower_quantities(sim.showers, e_sim, impact_sim, sim.layers, geo)
@@ -142,6 +145,16 @@ def plot(path, ref_sum, sim_sum, examples):
     plt.close(fig)
 
 
+def _cost(reference, calozdc_cpu_s):
+    """Per-shower CPU time: Geant4's recorded ``event_time_s`` (one core) vs calozdc's
+    ``simulate`` (process time of one process for the same number of showers)."""
+    import h5py
+
+    with h5py.File(reference, "r") as f:
+        g4 = float(np.mean(f["event_time_s"][...]))
+    return {"calozdc": calozdc_cpu_s, "geant4": g4, "speedup": g4 / calozdc_cpu_s}
+
+
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     default_ref = os.path.join(here, "..", "..", "shared", "data", "geant4_zn_eminus_10-200GeV.h5")
@@ -177,6 +190,7 @@ def main(argv=None):
     g4s = np.array([row["sampling_fraction_stratified"]["geant4"] for row in comparison["bins"]])
     comparison["linearity_stratified"] = [float(v) for v in (sims / sims.mean()) / (g4s / g4s.mean())]
     comparison["shape_fpd_kpd"] = shape_distances(ref, sim, args.seed)
+    comparison["cpu_s_per_shower"] = _cost(args.reference, sim.metadata["cpu_s_per_shower"])
     os.makedirs(args.out, exist_ok=True)
     with atomic_path(os.path.join(args.out, "comparison.json"), overwrite=True) as tmp:
         with open(tmp, "w") as f:
@@ -208,6 +222,8 @@ def main(argv=None):
     for key in ("sampling_fraction_on_fibre", "sampling_fraction_far"):
         c = comparison[key]
         print(f"| {key} | all | {c['calozdc']:.4g} | {c['geant4']:.4g} | {c['ratio']:.3f} |")
+    c = comparison["cpu_s_per_shower"]
+    print(f"| CPU s per shower | all | {c['calozdc']:.3g} | {c['geant4']:.3g} | speed-up {c['speedup']:.0f}x |")
     d = comparison["shape_fpd_kpd"]
     print()
     print(f"Shape features ({', '.join(d['features'])}), {d['n_per_sample']} showers per sample:")
