@@ -11,3 +11,6 @@ import keras
 def backend_name():
     """Name of the active Keras backend (``"tensorflow"``, ``"jax"`` or ``"torch"``)."""
     return keras.backend.backend()
+
+
+from calozdc.backend.distribution import available_devices, distribution_scope  # noqa: E402

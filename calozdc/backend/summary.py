@@ -122,6 +122,8 @@ def _decode(tf, value):
         return [tf.io.decode_image(png).numpy() for png in array[2:]]
     if plugin == "histograms":
         return [np.asarray(array, dtype=np.float64)]
+    if array.dtype.kind in "OSU":  # text summaries (e.g. Keras' model config)
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]
     if array.ndim == 0:
         return [float(array)]
     return [array]

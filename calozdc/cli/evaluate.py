@@ -85,6 +85,8 @@ def register(subparsers):
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP threads for FPD/KPD/classifier (default 1, the fastest for "
                    "these small matrices; 0: no limit)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars on stderr (the table is still printed)")
     p.set_defaults(func=run)
 
 
@@ -136,14 +138,16 @@ def read_dataset(path, geometry=None):
     return load(path, geometry=geometry)
 
 
-def generate_from_run(run_dir, conditions, seed=0, batch_size=1024):
+def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=False):
     """Load ``run_dir/model.keras`` and generate one shower per row of ``conditions``.
 
     The model must have ``generate(conditions, seed=None)`` returning showers
     ``(n, H, W[, 1])`` in physical units (calozdc model families do). Batch ``i`` uses seed
-    ``seed + i``.
+    ``seed + i``; ``verbose`` shows a bar of the showers generated on stderr.
     """
     import keras
+
+    from calozdc.utils.progress import batch_ranges
 
     try:  # registers the calozdc model classes for deserialisation
         import calozdc.models  # noqa: F401
@@ -152,7 +156,13 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024):
     path = os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise CLIError(f"No {MODEL_FILE} in the run directory. Received: run_dir={run_dir!r}")
-    model = keras.saving.load_model(path)
+    if os.path.isfile(os.path.join(run_dir, "run.json")):
+        # A `calozdc train` run: also check its calozdc version and model family.
+        from calozdc.cli.run_dir import load_run_model
+
+        model, _ = load_run_model(run_dir)
+    else:
+        model = keras.saving.load_model(path)
     if not callable(getattr(model, "generate", None)):
         raise CLIError(
             f"The model in {path!r} has no generate(conditions, seed=None) method "
@@ -161,8 +171,9 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024):
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
     parts = []
-    for i, start in enumerate(range(0, len(conditions), int(batch_size))):
-        batch = conditions[start : start + int(batch_size)]
+    ranges = batch_ranges(len(conditions), int(batch_size), "generate", verbose)
+    for i, (start, stop) in enumerate(ranges):
+        batch = conditions[start:stop]
         parts.append(np.asarray(keras.ops.convert_to_numpy(model.generate(batch, seed=seed + i))))
     return np.concatenate(parts)
 
@@ -195,7 +206,7 @@ def run(args):
             data = data.split((0.7, 0.1, 0.2), seed=args.split_seed)[2]
         real = read_sample_subset(data, args)
         showers = generate_from_run(source, real.conditions, seed=args.seed,
-                                    batch_size=args.batch_size)
+                                    batch_size=args.batch_size, verbose=not args.quiet)
         generated = Sample(showers, real.conditions, None, real.geometry)
     else:
         real = read_showers(args.data, args.geometry)
@@ -214,7 +225,8 @@ def run(args):
         reference = read_showers(args.reference, real.geometry)
     results = evaluate(real, generated, geometry=real.geometry, real_reference=reference,
                        seed=args.seed, classifier=args.classifier,
-                       num_threads=args.threads or None, n_splits=args.splits)
+                       num_threads=args.threads or None, n_splits=args.splits,
+                       verbose=not args.quiet)
     results["info"]["real_file"] = os.path.abspath(args.data)
     results["info"]["source"] = os.path.abspath(source)
     paths = write_report(results, real, generated, out_dir, overwrite=args.overwrite)

@@ -1,6 +1,6 @@
 """``calozdc generate RUN_DIR -n N -o OUT.h5``: sample showers from a trained run."""
 
-import json
+import inspect
 import os
 
 
@@ -23,6 +23,8 @@ def register(subparsers):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="generation batch size")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (stderr) and no summary line")
     p.set_defaults(func=run)
 
 
@@ -49,30 +51,23 @@ def _conditions(args, run_info):
     particles = args.particles.split(",") if args.particles else None
     # The simulator's condition sampler: simulate and keep only the conditions.
     return simulate(geometry, args.n, seed=args.seed, particles=particles,
-                    energy_range=args.energy_range), args.n
+                    energy_range=args.energy_range, verbose=not args.quiet), args.n
 
 
 def run(args):
-    import keras
     import numpy as np
 
     import calozdc.models  # noqa: F401  (registers the model classes)
+    from calozdc.cli.run_dir import load_run_model, read_run_info
     from calozdc.data import ShowerDataset, save
 
-    run_json = os.path.join(args.run_dir, "run.json")
-    model_path = os.path.join(args.run_dir, "model.keras")
-    if not (os.path.isfile(run_json) and os.path.isfile(model_path)):
-        raise ValueError(
-            f"Not a run directory (needs run.json and model.keras). Received: {args.run_dir!r}"
-        )
+    run_info = read_run_info(args.run_dir)  # one clear error per problem (future versions...)
     if os.path.exists(args.output) and not args.overwrite:
         raise ValueError(
             f"Output exists (use --overwrite to replace it). Received: {args.output!r}"
         )
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1. Received: {args.batch_size}")
-    with open(run_json) as f:
-        run_info = json.load(f)
     source, n = _conditions(args, run_info)
     conditions = np.asarray(source.conditions[:n], dtype="float32")
     if conditions.shape[1] != run_info.get("condition_dim", conditions.shape[1]):
@@ -80,13 +75,17 @@ def run(args):
             f"The model takes {run_info['condition_dim']} conditions. "
             f"Received: {conditions.shape[1]} columns"
         )
-    model = keras.saving.load_model(model_path)
-    showers = model.generate(conditions, seed=args.seed, batch_size=args.batch_size)
+    model, _ = load_run_model(args.run_dir, run_info)
+    options = {}
+    if "verbose" in inspect.signature(model.generate).parameters:  # calozdc models
+        options["verbose"] = not args.quiet
+    showers = model.generate(conditions, seed=args.seed, batch_size=args.batch_size, **options)
     pdg = None if source.pdg is None else np.asarray(source.pdg[:n])
     metadata = {"generated_by": run_info.get("family"), "run_dir": os.path.abspath(args.run_dir),
                 "seed": args.seed}
     out = ShowerDataset(showers, conditions, pdg=pdg, condition_names=source.condition_names,
                         geometry=source.geometry, metadata=metadata)
     save(out, args.output, overwrite=args.overwrite)
-    print(f"calozdc generate: wrote {n} showers to {args.output}")
+    if not args.quiet:
+        print(f"calozdc generate: wrote {n} showers to {args.output}")
     return 0

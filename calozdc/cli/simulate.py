@@ -49,7 +49,7 @@ def run(args):
         energy_range=args.energy_range, impact_halfwidth_mm=args.impact_halfwidth_mm,
         angle_halfwidth_mrad=args.angle_halfwidth_mrad, response=args.response,
         impact_point_mm=args.impact_point_mm,
-        workers=args.workers, progress=not args.quiet,
+        workers=args.workers, verbose=not args.quiet,
     )
     io.save(ds, args.output, overwrite=args.overwrite)
     if not args.quiet:

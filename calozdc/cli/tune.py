@@ -52,7 +52,7 @@ def run(args):
     import numpy as np
 
     from calozdc.cli.train import SPLIT_SEED, TEST_FRACTION, default_transforms
-    from calozdc.data import load
+    from calozdc.data import atomic_path, load
     from calozdc.tuning import get_hypermodel, make_tuner
 
     _check(args)
@@ -105,9 +105,9 @@ def run(args):
                "trials": {t.trial_id: (None if t.score is None else float(t.score))
                           for t in tuner.oracle.trials.values()}}
     info = os.path.join(args.directory, f"best_{args.family}.json")
-    with open(info + ".tmp", "w") as f:
+    # Part of the search state (a resumed search updates it): replaced atomically.
+    with atomic_path(info, overwrite=True) as tmp, open(tmp, "w") as f:
         json.dump(summary, f, indent=2, default=str)
-    os.replace(info + ".tmp", info)
     if not args.quiet:
         print(f"calozdc tune: {len(summary['trials'])} trials; best {best_trial.trial_id} "
               f"val_channel_w1={best_trial.score:.4g}; wrote {target}")

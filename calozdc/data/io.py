@@ -26,8 +26,9 @@ Formats (``format=`` names):
   ``data_nonrandom_particles.npz``, or pass ``particles_path=``.
 
 Every writer is atomic (:func:`calozdc.data.atomic.atomic_path`) and refuses to replace an
-existing file unless ``overwrite=True``. Files written by a newer major calozdc version are
-refused with a message saying so.
+existing file unless ``overwrite=True``. calozdc-written HDF5 files record ``calozdc_version``
+and ``format_version``; files of a newer format version or calozdc major version are refused
+with a message saying so (the rule: :mod:`calozdc.version`).
 
 References:
     CaloChallenge data format: https://calochallenge.github.io/homepage/ ;
@@ -45,7 +46,7 @@ from calozdc.data.atomic import atomic_path
 from calozdc.data.dataset import ShowerDataset, _H5ShowerSource
 from calozdc.data.geometry import ZN44_CONDITION_NAMES, get_geometry
 from calozdc.data.particles import PARTICLES, get_particle
-from calozdc.version import __version__
+from calozdc.version import FORMAT_VERSIONS, __version__, check_compatible
 
 FORMATS = ("calozdc", "calochallenge", "alice")
 ALICE_RESPONSES = "data_nonrandom_responses.npz"
@@ -314,19 +315,10 @@ def _columns(dataset_attrs, k):
     return columns
 
 
-def _check_version(version):
-    if version is None:
-        return
-    try:
-        major = int(str(version).split(".")[0])
-    except ValueError:
-        raise ValueError(f"Unreadable calozdc_version attribute. Received: {version!r}") from None
-    ours = int(__version__.split(".")[0])
-    if major > ours:
-        raise ValueError(
-            f"written by calozdc {version}, a newer major version than this calozdc "
-            f"{__version__}; upgrade calozdc to read it. Received: calozdc_version={version!r}"
-        )
+def _check_version(attrs):
+    """Refuse files of a newer format version or calozdc major version (calozdc.version)."""
+    version = _attr_str(attrs, "calozdc_version")
+    check_compatible("hdf5", _attr_str(attrs, "format_version"), version, what="the file")
 
 
 def _require(container, keys, expected, what="datasets"):
@@ -338,8 +330,17 @@ def _require(container, keys, expected, what="datasets"):
         )
 
 
+def _check_numeric(dataset, key):
+    """Refuse non-numeric HDF5 datasets (strings, compounds) before reading them."""
+    if dataset.dtype.kind not in "biuf":
+        raise ValueError(
+            f"dataset '{key}' must hold numbers. Received: dtype={dataset.dtype}"
+        )
+
+
 def _rows(f, key, n=None):
-    """Read a whole HDF5 dataset; check its row count."""
+    """Read a whole HDF5 dataset; check its dtype and row count."""
+    _check_numeric(f[key], key)
     data = f[key][()]
     if n is not None and (data.ndim == 0 or data.shape[0] != n):
         raise ValueError(
@@ -351,11 +352,12 @@ def _rows(f, key, n=None):
 
 def _check_energies(energies, name):
     energies = np.asarray(energies, dtype=np.float64)
-    bad = ~np.isfinite(energies) | (energies < 0)
+    bad = ~np.isfinite(energies) | (energies <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name} must be finite and non-negative. Received: {name}[{i}]={energies[i]}"
+            f"{name} must be finite and > 0 (incident energies). Received: "
+            f"{name}[{i}]={energies[i]}"
         )
 
 
@@ -388,9 +390,10 @@ def _metadata_attrs(attrs):
 
 # -- calozdc format -------------------------------------------------------------------------
 def _load_calozdc(f, path, geometry, grid_shape, lazy):
-    _check_version(_attr_str(f.attrs, "calozdc_version"))
+    _check_version(f.attrs)
     _require(f, ["showers", "conditions"], "calozdc files hold 'showers' and 'conditions'")
     showers = f["showers"]
+    _check_numeric(showers, "showers")
     if showers.ndim != 3:
         raise ValueError(f"dataset 'showers' must be (N, H, W). Received: shape={showers.shape}")
     n = showers.shape[0]
@@ -454,6 +457,7 @@ def _write_extras(dataset, f):
 def _write_calozdc(dataset, f):
     f.attrs["format"] = "calozdc"
     f.attrs["calozdc_version"] = __version__
+    f.attrs["format_version"] = FORMAT_VERSIONS["hdf5"]
     geometry = dataset.geometry.get_config() if dataset.geometry is not None else None
     f.attrs["geometry"] = _to_json(geometry)
     f.attrs["metadata"] = _to_json(dataset.metadata)
@@ -493,10 +497,11 @@ def _grid_for(f, showers, grid_shape, geometry, stored_geometry):
 
 
 def _load_calochallenge(f, path, geometry, grid_shape, lazy):
-    _check_version(_attr_str(f.attrs, "calozdc_version"))
+    _check_version(f.attrs)
     _require(f, ["incident_energies", "showers"],
              "CaloChallenge files hold 'incident_energies' and 'showers'")
     showers = f["showers"]
+    _check_numeric(showers, "showers")
     if showers.ndim < 2:
         raise ValueError(
             f"dataset 'showers' must be (N, voxels). Received: shape={showers.shape}"
@@ -582,6 +587,7 @@ def _write_calochallenge(dataset, f):
     )
     f.attrs["written_by"] = "calozdc"
     f.attrs["calozdc_version"] = __version__
+    f.attrs["format_version"] = FORMAT_VERSIONS["hdf5"]
     f.attrs["geometry"] = _to_json(geometry.get_config() if geometry is not None else None)
     f.attrs["calozdc_metadata"] = _to_json(dataset.metadata)
     energies = dataset.energies.astype(np.float64) * _ENERGY_TO_MEV[unit]

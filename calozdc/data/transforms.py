@@ -55,6 +55,15 @@ def _as_float(x, name="x"):
     return x
 
 
+def _check_finite(x, what):
+    """NaN/inf in data to fit or transform would silently poison a model: refuse them."""
+    if np.issubdtype(x.dtype, np.floating) and x.size and not np.isfinite(x).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ValueError(
+            f"{what} must be finite. Received: x[{', '.join(map(str, where))}]={x[where]}"
+        )
+
+
 def _array_or_none(value):
     return None if value is None else np.asarray(value, dtype=np.float64)
 
@@ -89,6 +98,7 @@ class Transform:
     def fit(self, x, conditions=None):
         """Learn the parameters from ``x`` (the training split only); returns ``self``."""
         x = _as_float(x)
+        _check_finite(x, f"Data to fit {type(self).__name__} on")
         self._check_conditions(x, conditions)
         self._fit(x.astype(np.float64), conditions)
         return self
@@ -115,6 +125,8 @@ class Transform:
                 f"(or build it from a saved config). Received: {self!r}"
             )
         x = _as_float(x)
+        if fn == self._forward:  # inverse() may see model outputs: not checked here
+            _check_finite(x, f"Input of {type(self).__name__}.forward")
         self._check_conditions(x, conditions)
         return fn(x.astype(np.float64), conditions).astype(_out_dtype(x))
 
@@ -385,7 +397,8 @@ class Standardize(Transform):
         axes = _reduce_axes(x, self.axis)
         self.mean = np.mean(x, axis=axes)
         std = np.std(x, axis=axes)
-        self.std = np.where(std > 0, std, 1.0)
+        # Constant features: the rounding of the mean can leave a std of ~1e-16 |mean|.
+        self.std = np.where(std > 1e-10 * np.abs(self.mean), std, 1.0)
 
     def _forward(self, x, conditions):
         _check_fitted_shape(self.mean, x, self.axis, "Standardize")
@@ -505,6 +518,7 @@ class Chain(Transform):
 
     def fit(self, x, conditions=None):
         x = _as_float(x)
+        _check_finite(x, "Data to fit Chain on")
         for t in self.transforms:
             t.fit(x, conditions)
             x = t.forward(x, conditions)

@@ -26,7 +26,9 @@ class SinusoidalEmbedding(keras.layers.Layer):
         inputs: tensor of shape ``(batch,)`` or ``(batch, 1)``.
 
     Returns:
-        Tensor of shape ``(batch, dim)``.
+        Tensor of shape ``(batch, dim)`` in the layer's compute dtype. Under mixed precision
+        the input is read and the sinusoids are computed in float32 (a timestep near 1000
+        is not exact in float16/bfloat16, nor is the angle ``t w_i``); only the result is cast.
 
     Example:
 
@@ -53,13 +55,19 @@ class SinusoidalEmbedding(keras.layers.Layer):
         self.scale = float(scale)
         self.built = True
 
+    @property
+    def input_dtype(self):
+        # Not autocast to a float16/bfloat16 compute dtype: the sinusoids need float32.
+        return "float32"
+
     def call(self, inputs):
-        t = ops.cast(ops.reshape(inputs, (-1, 1)), self.compute_dtype) * self.scale
+        t = ops.cast(ops.reshape(inputs, (-1, 1)), "float32") * self.scale
         half = self.dim // 2
-        exponents = ops.arange(half, dtype=self.compute_dtype) / half
+        exponents = ops.arange(half, dtype="float32") / half
         frequencies = ops.exp(-math.log(self.max_period) * exponents)
         angles = t * ops.expand_dims(frequencies, 0)
-        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        embedding = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        return ops.cast(embedding, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from calozdc.backend.distribution import gather_replicas
+
 
 @keras.saving.register_keras_serializable(package="calozdc")
 class VectorQuantizerEMA(keras.layers.Layer):
@@ -87,8 +89,8 @@ class VectorQuantizerEMA(keras.layers.Layer):
         for name, value, low in (("num_codes", num_codes, 2), ("code_dim", code_dim, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-        if not 0.0 <= float(decay) < 1.0:
-            raise ValueError(f"`decay` must be in [0, 1). Received: decay={decay}")
+        if not 0.0 < float(decay) < 1.0:
+            raise ValueError(f"`decay` must be in (0, 1). Received: decay={decay}")
         if not float(epsilon) > 0.0:
             raise ValueError(f"`epsilon` must be > 0. Received: epsilon={epsilon}")
         if not float(commitment_cost) >= 0.0:
@@ -162,10 +164,13 @@ class VectorQuantizerEMA(keras.layers.Layer):
         codes = ops.stop_gradient(self.codebook.value)
         indices = self.nearest_codes(ops.stop_gradient(flat))
         one_hot = ops.one_hot(indices, self.num_codes, dtype="float32")
-        counts = ops.sum(one_hot, axis=0)
+        # Under a TF strategy every replica gathers the global batch's assignments, so all
+        # replicas make the same codebook update as one device would (identity elsewhere).
+        all_one_hot = gather_replicas(one_hot)
+        counts = ops.sum(all_one_hot, axis=0)
         quantized = ops.reshape(ops.take(codes, indices, axis=0), ops.shape(z))
         if training:
-            self._update_codebook(ops.stop_gradient(flat), one_hot, counts)
+            self._update_codebook(gather_replicas(ops.stop_gradient(flat)), all_one_hot, counts)
         commitment = self.commitment_cost * ops.mean(
             ops.square(z - ops.stop_gradient(quantized))
         )

@@ -18,6 +18,7 @@ from calozdc.metrics.features import high_level_features
 from calozdc.metrics.histograms import histogram_separation
 from calozdc.metrics.sample import as_sample
 from calozdc.metrics.zdc import channel_mae, channel_sums, pixel_rmse, wasserstein_per_channel
+from calozdc.utils.progress import progress
 
 #: Human-readable meaning of each metric (shown by ``calozdc evaluate --help``).
 METRIC_DESCRIPTIONS = {
@@ -189,6 +190,7 @@ def evaluate(
     bins=50,
     num_threads=1,
     n_splits=1,
+    verbose=False,
 ):
     """Metrics of ``generated`` vs ``real`` with the data-vs-data floor beside each.
 
@@ -219,6 +221,8 @@ def evaluate(
             splits and average: single-split ratios of one W1 fluctuate by tens of percent
             for ~1000 showers; the spread over splits (std/sqrt(n)) is reported as ``error``
             and ``floor_error`` for metrics without an error of their own.
+        verbose: show a progress bar of the comparisons (model and floor, per split) on
+            stderr (default quiet).
 
     Returns:
         JSON-serialisable dict: ``{"metrics": {name: {"value", "floor", "ratio", "error",
@@ -241,33 +245,41 @@ def evaluate(
         )
     if real_reference is not None:
         ref = as_sample(real_reference, r.geometry)
-        model = compute_metrics(r, g, paired=paired, classifier=classifier, seed=seed, bins=bins,
-                                num_threads=num_threads)
-        floor = compute_metrics(r, ref, paired=paired and len(ref) == len(r),
-                                classifier=classifier, seed=seed, bins=bins,
-                                num_threads=num_threads)
+        with progress(2, "evaluate", verbose, unit="comparison") as bar:
+            model = compute_metrics(r, g, paired=paired, classifier=classifier, seed=seed,
+                                    bins=bins, num_threads=num_threads)
+            bar.update(1)
+            floor = compute_metrics(r, ref, paired=paired and len(ref) == len(r),
+                                    classifier=classifier, seed=seed, bins=bins,
+                                    num_threads=num_threads)
+            bar.update(1)
         method, n_compared = "reference", min(len(r), len(g), len(ref))
     else:
         if int(n_splits) < 1:
             raise ValueError(f"`n_splits` must be >= 1. Received: n_splits={n_splits}")
-        models, floors = [], []
-        for k in range(int(n_splits)):
-            split_seed = seed + 7919 * k
-            a, b = split_halves(len(r), split_seed)
-            if len(g) == len(r):
-                g_half = g.take(b)
-            else:
-                rng = np.random.default_rng(split_seed + 1)
-                g_half = g.take(np.sort(rng.choice(len(g), size=min(len(b), len(g)),
-                                                   replace=False)))
-            models.append(compute_metrics(r.take(a), g_half, paired=False,
-                                          classifier=classifier, seed=split_seed, bins=bins,
-                                          num_threads=num_threads))
-            floors.append(data_floor(r, seed=split_seed, classifier=classifier, bins=bins,
-                                     num_threads=num_threads))
-        model, floor = _average(models), _average(floors)
-        if paired:
-            model.update(compute_metrics(r, g, paired=True, distribution=False))
+        with progress(2 * int(n_splits) + int(bool(paired)), "evaluate", verbose,
+                      unit="comparison") as bar:
+            models, floors = [], []
+            for k in range(int(n_splits)):
+                split_seed = seed + 7919 * k
+                a, b = split_halves(len(r), split_seed)
+                if len(g) == len(r):
+                    g_half = g.take(b)
+                else:
+                    rng = np.random.default_rng(split_seed + 1)
+                    g_half = g.take(np.sort(rng.choice(len(g), size=min(len(b), len(g)),
+                                                       replace=False)))
+                models.append(compute_metrics(r.take(a), g_half, paired=False,
+                                              classifier=classifier, seed=split_seed, bins=bins,
+                                              num_threads=num_threads))
+                bar.update(1)
+                floors.append(data_floor(r, seed=split_seed, classifier=classifier, bins=bins,
+                                         num_threads=num_threads))
+                bar.update(1)
+            model, floor = _average(models), _average(floors)
+            if paired:
+                model.update(compute_metrics(r, g, paired=True, distribution=False))
+                bar.update(1)
         method, n_compared = "split_halves", len(a)
     metrics = {}
     for name, entry in model.items():

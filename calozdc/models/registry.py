@@ -36,6 +36,10 @@ def get_builder(family):
 def build_model(family, geometry, condition_dim, **options):
     """Build a compiled model of ``family``; options the builder does not take are dropped."""
     builder = get_builder(family)
+    if isinstance(geometry, str):  # a geometry name ("zn44", "ecal20"): the Geometry object
+        from calozdc.data.geometry import get_geometry
+
+        geometry = get_geometry(geometry)
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         options = {k: v for k, v in options.items() if k in params}

@@ -34,7 +34,11 @@ def _attention_block(x, heads, groups, name):
     height, width, channels = x.shape[1:]
     h = layers.GroupNormalization(groups, name=f"{name}_norm")(x)
     h = layers.Reshape((height * width, channels), name=f"{name}_tokens")(h)
-    h = layers.MultiHeadAttention(heads, channels // heads, name=f"{name}_mha")(h, h)
+    # float32 under mixed precision: attention logits/softmax are overflow-prone in float16,
+    # and JAX on CPU cannot lower the float16 attention kernel (F16 x F16 -> F32 dot).
+    h = layers.MultiHeadAttention(
+        heads, channels // heads, dtype="float32", name=f"{name}_mha"
+    )(h, h)
     h = layers.Reshape((height, width, channels), name=f"{name}_image")(h)
     return layers.Add(name=f"{name}_add")([x, h])
 
@@ -73,7 +77,9 @@ class ConditionalUNet(keras.Model):
             ``(B, 1)`` (1 = use the conditions, 0 = unconditional).
 
     Returns:
-        Tensor ``(B, H, W, C)``: the predicted noise or velocity.
+        Tensor ``(B, H, W, C)``: the predicted noise or velocity (float32; under a mixed
+        precision policy the timestep embedding, the attention and the output layers compute
+        in float32, the rest in float16/bfloat16).
 
     Example:
 
@@ -183,11 +189,14 @@ class ConditionalUNet(keras.Model):
                 x = layers.Conv2D(widths[level - 1], 3, padding="same", name=f"up{level}_conv")(x)
         x = layers.GroupNormalization(groups, name="out_norm")(x)
         x = layers.Activation("silu", name="out_act")(x)
+        # The output layers compute in float32 under mixed precision (Keras' advice): the
+        # prediction enters the MSE loss and the sampler's float32 update.
         x = layers.Conv2D(
-            channels, 3, padding="same", kernel_initializer="zeros", name="out_conv"
+            channels, 3, padding="same", kernel_initializer="zeros", dtype="float32",
+            name="out_conv",
         )(x)
         if pad_h or pad_w:
-            x = layers.Cropping2D(pads, name="crop")(x)
+            x = layers.Cropping2D(pads, dtype="float32", name="crop")(x)
         super().__init__(inputs=inputs, outputs=x, **kwargs)
 
         self.image_shape = image_shape

@@ -4,9 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from calozdc.backend.distribution import replica_rows, scale_loss_for_replicas
 from calozdc.models.ddim.ddim_sampler import DDIMSampler, sampling_timesteps
 from calozdc.models.ddim.noise_schedule import PREDICTION_TYPES, NoiseSchedule
-from calozdc.models.preprocessing import get_transform, serialize_transform
+from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
+from calozdc.utils.progress import predict_progress, progress
 
 
 def ema_decay_at(num_updates, decay, warmup):
@@ -40,6 +42,12 @@ class DDIM(keras.Model):
     After every optimizer step a copy of the denoiser (``ema_denoiser``, non-trainable,
     saved in ``.keras``) is updated as ``ema = d ema + (1 - d) w`` (Polyak averaging; ``d``
     warms up, see :func:`ema_decay_at`). ``generate`` samples with it by default.
+
+    Mixed precision (a ``mixed_float16``/``mixed_bfloat16`` global policy when building):
+    the U-Net computes in half precision with float32 weights; the noise schedule, the loss,
+    the EMA and the sampler's update stay float32. Under ``mixed_float16`` ``compile`` wraps
+    the optimizer in a ``LossScaleOptimizer``; a step it skips (non-finite gradients) skips
+    the EMA update too.
 
     Preprocessing is part of the model: ``shower_transform`` and ``condition_transform``
     (``calozdc.data.transforms`` objects, or None) map physical units to model space; use
@@ -183,38 +191,61 @@ class DDIM(keras.Model):
             ema.assign(ops.copy(raw.value))  # a copy: JAX must not alias the buffers
         self.ema_updates.assign(0.0)
 
-    def _ema_new_values(self, ema_values, raw_values, count):
+    def _ema_new_values(self, ema_values, raw_values, count, applied=True):
         decay = ema_decay_at(count, self.ema_decay, self.ema_warmup)
-        return [
+        new_values = [
             decay * e + (1.0 - decay) * ops.stop_gradient(ops.cast(r, e.dtype))
             for e, r in zip(ema_values, raw_values)
         ]
+        if applied is True:
+            return new_values, count + 1.0
+        # A step that the loss-scale optimizer skipped (non-finite gradients) is no update.
+        new_values = [ops.where(applied, n, e) for n, e in zip(new_values, ema_values)]
+        return new_values, count + ops.cast(applied, "float32")
 
-    def update_ema(self):
-        """One EMA update from the current raw weights (stateful; TF and torch steps)."""
+    def update_ema(self, applied=True):
+        """One EMA update from the current raw weights (stateful; TF and torch steps).
+
+        ``applied``: boolean scalar, False when the optimizer step was skipped (the EMA and
+        its count are then left unchanged).
+        """
         if self.ema_denoiser is None:
             return
         pairs = self._ema_pairs()
-        new_values = self._ema_new_values(
-            [e.value for e, _ in pairs], [r.value for _, r in pairs], self.ema_updates.value
+        new_values, count = self._ema_new_values(
+            [e.value for e, _ in pairs], [r.value for _, r in pairs], self.ema_updates.value,
+            applied,
         )
         for (ema, _), value in zip(pairs, new_values):
             ema.assign(value)
-        self.ema_updates.assign(self.ema_updates.value + 1.0)
+        self.ema_updates.assign(count)
+
+    def _skips_steps(self):
+        """Whether the optimizer may skip a step (dynamic loss scaling, ``mixed_float16``)."""
+        return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
     def train_step(self, *args, **kwargs):
         # Keras' own step (gradient + one optimizer update), then the EMA update. The JAX
         # trainer is functional: its step takes and returns the state, so the EMA values
         # are computed from the new state instead of assigned (no framework import).
+        # With a LossScaleOptimizer, a step with non-finite gradients leaves the iteration
+        # count unchanged; the EMA then skips it too.
         if keras.backend.backend() != "jax":
+            before = ops.copy(self.optimizer.iterations.value) if self._skips_steps() else None
             logs = super().train_step(*args, **kwargs)
-            self.update_ema()
+            self.update_ema(
+                True if before is None else ops.not_equal(self.optimizer.iterations.value, before)
+            )
             return logs
         state, data = args
-        logs, state = super().train_step(state, data)
+        logs, new_state = super().train_step(state, data)
         if self.ema_denoiser is None:
-            return logs, state
-        trainable, non_trainable, optimizer_vars, metrics_vars = state
+            return logs, new_state
+        applied = True
+        if self._skips_steps():
+            i = [id(v) for v in self.optimizer.variables].index(id(self.optimizer.iterations))
+            applied = ops.not_equal(new_state[2][i], state[2][i])
+        trainable, non_trainable, optimizer_vars, metrics_vars = new_state
         t_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
         n_index = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
 
@@ -225,13 +256,13 @@ class DDIM(keras.Model):
 
         pairs = self._ema_pairs()
         count = non_trainable[n_index[id(self.ema_updates)]]
-        new_values = self._ema_new_values(
-            [current(e) for e, _ in pairs], [current(r) for _, r in pairs], count
+        new_values, count = self._ema_new_values(
+            [current(e) for e, _ in pairs], [current(r) for _, r in pairs], count, applied
         )
         non_trainable = list(non_trainable)
         for (ema, _), value in zip(pairs, new_values):
             non_trainable[n_index[id(ema)]] = value
-        non_trainable[n_index[id(self.ema_updates)]] = count + 1.0
+        non_trainable[n_index[id(self.ema_updates)]] = count
         return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
     # -- training -------------------------------------------------------------------------
@@ -253,14 +284,23 @@ class DDIM(keras.Model):
         x0 = ops.cast(showers, "float32")
         conditions = ops.cast(conditions, "float32")
         column = ops.ones_like(x0[:, :1, 0, 0])  # (B, 1)
-        uniform = keras.random.uniform(ops.shape(column), seed=self.seed_generator)
+        batch = ops.shape(x0)[0]
+        # replica_rows: under a TF strategy each replica keeps its slice of a global-batch
+        # draw, so t, noise and dropped conditions do not depend on the number of devices.
+        uniform = replica_rows(
+            lambda n: keras.random.uniform((n, 1), seed=self.seed_generator), batch
+        )
         steps = self.schedule.num_timesteps
         t = ops.clip(ops.cast(ops.floor(uniform * steps), "int32") + 1, 1, steps)[:, 0]
-        noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
+        noise = replica_rows(
+            lambda n: keras.random.normal((n, *x0.shape[1:]), seed=self.seed_generator), batch
+        )
         x_t = self.schedule.add_noise(x0, noise, t)
         mask = column
         if training and self.p_uncond > 0:
-            keep = keras.random.uniform(ops.shape(column), seed=self.seed_generator)
+            keep = replica_rows(
+                lambda n: keras.random.uniform((n, 1), seed=self.seed_generator), batch
+            )
             mask = ops.cast(keep >= self.p_uncond, "float32")
         prediction = self.denoiser(
             {
@@ -291,7 +331,9 @@ class DDIM(keras.Model):
                     "or fit({'showers': ..., 'conditions': ...}). Received: no conditions"
                 )
             y_pred = self.denoising_outputs(x, y, training=training)
-        error = ops.square(y_pred["prediction"] - y_pred["target"])
+        # float32 under mixed precision (a custom denoiser may return float16/bfloat16).
+        prediction = ops.cast(y_pred["prediction"], "float32")
+        error = ops.square(prediction - ops.cast(y_pred["target"], "float32"))
         per_example = ops.mean(error, axis=tuple(range(1, len(error.shape))))
         if sample_weight is None:
             loss = ops.mean(per_example)
@@ -300,7 +342,9 @@ class DDIM(keras.Model):
             loss = ops.sum(per_example * weights) / ops.maximum(ops.sum(weights), 1e-12)
         for extra in self.losses:
             loss = loss + ops.sum(extra)
-        return loss
+        # Under a TF strategy (one step per replica, gradients summed) Keras' losses divide
+        # by the replica count; so does this override (identity on one device and on JAX).
+        return scale_loss_for_replicas(loss)
 
     # -- preprocessing --------------------------------------------------------------------
     def fit_transforms(self, showers, conditions):
@@ -331,17 +375,8 @@ class DDIM(keras.Model):
         return np.asarray(conditions, dtype="float32")
 
     def _check_conditions(self, conditions):
-        conditions = np.asarray(conditions, dtype="float32")
-        if conditions.ndim == 1 and self.condition_dim == 1:
-            conditions = conditions[:, None]
-        if conditions.ndim != 2 or conditions.shape[1] != self.condition_dim:
-            raise ValueError(
-                f"`conditions` must have shape (N, {self.condition_dim}). "
-                f"Received: conditions.shape={conditions.shape}"
-            )
-        if not np.all(np.isfinite(conditions)):
-            raise ValueError("`conditions` must be finite. Received: non-finite values")
-        return conditions
+        return check_conditions(conditions, self.condition_dim,
+                                physical=self.condition_transform is not None)
 
     def _check_arrays(self, showers, conditions):
         showers = np.asarray(showers, dtype="float32")
@@ -397,6 +432,7 @@ class DDIM(keras.Model):
         clip_x0="default",
         non_negative=True,
         return_model_space=False,
+        verbose=False,
     ):
         """Samples one shower per condition row, in physical units.
 
@@ -413,6 +449,7 @@ class DDIM(keras.Model):
             non_negative: set negative values to 0 in physical units (showers are energies
                 or photon counts; an inverse ``Log1p`` can give values down to -1).
             return_model_space: skip the inverse shower transform (and ``non_negative``).
+            verbose: show a progress bar of the showers generated (stderr).
 
         Returns:
             float32 numpy array ``(N, H, W, C)``.
@@ -440,9 +477,11 @@ class DDIM(keras.Model):
         if pad:
             model_conditions = np.concatenate([model_conditions, model_conditions[:pad]])
             noise = np.concatenate([noise, noise[:pad]])
-        samples = sampler.predict(
-            {"conditions": model_conditions, "noise": noise}, batch_size=batch, verbose=0
-        )
+        with progress(n, "generate", verbose, unit="shower") as bar:
+            samples = sampler.predict(
+                {"conditions": model_conditions, "noise": noise}, batch_size=batch, verbose=0,
+                callbacks=[predict_progress(bar, batch, n)] if verbose else None,
+            )
         samples = np.asarray(samples, dtype="float32")[:n]
         if not return_model_space and self.shower_transform is not None:
             samples = self.shower_transform.inverse(samples, conditions)

@@ -54,7 +54,8 @@ class DDIMSampler(keras.Model):
             ``(B, H, W, C)``, the starting point ``x_T ~ N(0, I)``.
 
     Returns:
-        ``x_0`` of shape ``(B, H, W, C)`` in model (transformed) space.
+        ``x_0`` of shape ``(B, H, W, C)`` in model (transformed) space, float32 (the update
+        and its coefficients are float32 under mixed precision too).
 
     Example:
 
@@ -104,6 +105,12 @@ class DDIMSampler(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
+
+    @property
+    def input_dtype(self):
+        # The reverse process runs in float32 under any dtype policy (the starting noise is
+        # not rounded to float16/bfloat16); only the denoiser follows the policy.
+        return "float32"
 
     def denoise(self, x_t, t, conditions):
         """Guided denoiser output at integer timestep(s) ``t`` broadcast to ``(B,)``."""
@@ -177,7 +184,7 @@ class DDIMSampler(keras.Model):
 
             t = ops.take(timesteps, k)
             t_vector = ops.cast(ops.ones_like(x_t[:, 0, 0, 0]), "int32") * t
-            prediction = self.denoise(x_t, t, conditions)
+            prediction = ops.cast(self.denoise(x_t, t, conditions), x_t.dtype)
             x0, eps = self.schedule.split_prediction(x_t, prediction, t_vector, self.prediction_type)
             if self.clip_x0 is not None:
                 x0 = ops.clip(x0, -self.clip_x0, self.clip_x0)

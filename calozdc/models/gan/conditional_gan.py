@@ -4,10 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from calozdc.backend.distribution import replica_rows
 from calozdc.backend.train_step import run_test_step, run_train_step
 from calozdc.models.gan import adversarial_losses as losses
 from calozdc.models.gan.optimizer_pair import OptimizerPair
-from calozdc.models.preprocessing import get_transform, serialize_transform
+from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
+from calozdc.utils.progress import batch_ranges
 
 
 def _check_label(value, name):
@@ -58,6 +60,14 @@ class ConditionalGAN(keras.Model):
     ``d_loss``, ``g_loss``, ``d_real`` / ``d_fake`` (mean D output on real / generated
     showers), ``d_acc_real`` / ``d_acc_fake`` (fraction classified correctly at 0.5),
     ``g_adv`` (adversarial part of ``g_loss``), ``d_gp`` (R1 term, when enabled).
+
+    **Mixed precision** (``keras.mixed_precision.set_global_policy`` before building): the
+    networks compute in float16/bfloat16 with float32 weights, losses and output layers. Under
+    ``mixed_float16``, :meth:`compile` wraps each optimizer in its own
+    ``keras.optimizers.LossScaleOptimizer``: each network's loss is multiplied by its dynamic
+    scale before differentiation, and a step whose gradients are not finite is skipped for that
+    network only (its weights, moments and iteration count unchanged) while its scale halves.
+    The R1 input gradient is taken of the D output times D's scale, then divided by it.
 
     If the generator has two output channels (mask/value heads, seed 001), the shower is
     their product ``mask · value``; the raw two-channel output is what the extra terms see,
@@ -119,6 +129,13 @@ class ConditionalGAN(keras.Model):
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(
                 f"`latent_dim` must be a positive integer. Received: latent_dim={latent_dim!r}"
+            )
+        generator_latent = generator.input_shape[0][-1] if isinstance(
+            generator.input_shape, list) else None
+        if generator_latent is not None and generator_latent != latent_dim:
+            raise ValueError(
+                f"`latent_dim` must match the generator's noise input ({generator_latent}). "
+                f"Received: latent_dim={latent_dim}"
             )
         try:
             n_d, n_g = (int(r) for r in training_ratio)
@@ -316,7 +333,12 @@ class ConditionalGAN(keras.Model):
         return ops.cast(x, "float32"), ops.cast(p, "float32")
 
     def _noise(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        # Under a TF strategy each replica keeps its slice of a global-batch draw, so the
+        # noise does not depend on the number of devices.
+        return replica_rows(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator),
+            batch_size,
+        )
 
     def _schedule(self, step):
         """(D update?, G update?) for step counter ``step`` (Python bools when constant)."""
@@ -337,6 +359,13 @@ class ConditionalGAN(keras.Model):
         return engine.run_stateful(lambda: {m.name: m.result() for m in self.metrics})
 
     # ----------------------------------------------------------------- losses (all backends)
+    @staticmethod
+    def _loss_scale(engine, optimizer):
+        """Current dynamic loss scale of ``optimizer`` (float32), None if it does not scale."""
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return ops.cast(engine.read(optimizer.dynamic_scale), "float32")
+        return None
+
     def _discriminator_loss(self, engine, x, p, z, penalty=True):
         fake = ops.stop_gradient(self._shower(engine.call("generator", [z, p], training=True)))
 
@@ -344,7 +373,15 @@ class ConditionalGAN(keras.Model):
             return engine.call("discriminator", [inp, p], training=True)
 
         if penalty and self.gradient_penalty_weight > 0:
-            real_prob, grad = engine.input_value_and_grad(d_real, x)
+            scale = self._loss_scale(engine, self.d_optimizer)
+            if scale is None:
+                real_prob, grad = engine.input_value_and_grad(d_real, x)
+            else:
+                # mixed_float16: ∇_x D is taken of the loss-scaled output (the float16
+                # backward would underflow otherwise) and unscaled, as the weight gradients.
+                real_prob, grad = engine.input_value_and_grad(
+                    lambda inp: ops.cast(d_real(inp), "float32") * scale, x)
+                real_prob, grad = real_prob / scale, grad / scale
             gp = losses.r1_penalty(grad)
         else:
             real_prob, gp = d_real(x), ops.zeros((), "float32")
@@ -414,7 +451,7 @@ class ConditionalGAN(keras.Model):
     def _latent_for_generation(self, rng, n):
         return rng.standard_normal((n, self.latent_dim)).astype("float32")
 
-    def generate(self, conditions, seed=None, batch_size=1024):
+    def generate(self, conditions, seed=None, batch_size=1024, verbose=False):
         """Generate showers in physical units for the given conditions.
 
         The conditions are transformed with the fitted ``condition_transform``, noise is drawn
@@ -426,18 +463,13 @@ class ConditionalGAN(keras.Model):
             conditions: ``(N, k)`` array in physical units.
             seed: integer seed or None.
             batch_size: generator batch size.
+            verbose: show a progress bar of the showers generated (stderr).
 
         Returns:
             float32 numpy array ``(N, H, W, C)``.
         """
-        cond = np.asarray(conditions, dtype="float32")
         k = int(self.generator.input_shape[1][-1])
-        if cond.ndim == 1 and k == 1:
-            cond = cond[:, None]
-        if cond.ndim != 2 or cond.shape[1] != k:
-            raise ValueError(
-                f"`conditions` must have shape (N, {k}). Received: shape={cond.shape}"
-            )
+        cond = check_conditions(conditions, k, physical=self.condition_transform is not None)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
         model_cond = cond
@@ -445,8 +477,7 @@ class ConditionalGAN(keras.Model):
             model_cond = np.asarray(self.condition_transform.forward(cond), dtype="float32")
         z = self._latent_for_generation(np.random.default_rng(seed), len(cond))
         outputs = []
-        for start in range(0, len(cond), batch_size):
-            stop = start + batch_size
+        for start, stop in batch_ranges(len(cond), batch_size, "generate", verbose):
             out = self([z[start:stop], model_cond[start:stop]], training=False)
             outputs.append(ops.convert_to_numpy(out).astype("float32"))
         shape = (0, *self.generator.output_shape[1:-1], self.discriminator.input_shape[0][-1])

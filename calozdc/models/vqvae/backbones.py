@@ -81,7 +81,9 @@ def conv_decoder(image_shape, code_dim, condition_dim, filters=(64, 32), name="v
         x = keras.layers.Add(name=f"add_{i}")([x, r])
         x = keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="relu",
                                          name=f"up_{i}")(x)
-    outputs = keras.layers.Conv2D(image_shape[-1], 3, padding="same", name="to_image")(x)
+    # float32 output layer under mixed precision (it feeds the loss and generate()).
+    outputs = keras.layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32",
+                                  name="to_image")(x)
     return keras.Model([latent, conditions], outputs, name=name)
 
 

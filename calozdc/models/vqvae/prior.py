@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from calozdc.utils.progress import batch_ranges
+
 
 def sample_logits(logits, temperature=1.0, top_k=None, seed=None):
     """Draw one index per row of ``logits`` ``(B, K)`` with temperature and top-k.
@@ -140,14 +142,18 @@ class CodePrior(keras.Model):
         self.mlp_hidden, self.mlp_out = [], []
         for i in range(num_layers):
             self.attention_norms.append(keras.layers.LayerNormalization(name=f"ln_attn_{i}"))
+            # float32 attention under mixed precision (softmax; JAX on CPU cannot lower
+            # the float16 attention kernel).
             self.attentions.append(keras.layers.MultiHeadAttention(
-                num_heads, embed_dim // num_heads, dropout=self.dropout, name=f"attention_{i}"))
+                num_heads, embed_dim // num_heads, dropout=self.dropout, dtype="float32",
+                name=f"attention_{i}"))
             self.mlp_norms.append(keras.layers.LayerNormalization(name=f"ln_mlp_{i}"))
             self.mlp_hidden.append(keras.layers.Dense(mlp_dim, activation="gelu",
                                                       name=f"mlp_hidden_{i}"))
             self.mlp_out.append(keras.layers.Dense(embed_dim, name=f"mlp_out_{i}"))
         self.final_norm = keras.layers.LayerNormalization(name="ln_final")
-        self.to_logits = keras.layers.Dense(num_codes, name="to_logits")
+        # float32 logits (they feed the cross-entropy and the sampling softmax).
+        self.to_logits = keras.layers.Dense(num_codes, dtype="float32", name="to_logits")
         self.dropout_layer = keras.layers.Dropout(self.dropout)
         self._build_layers(length)
 
@@ -184,7 +190,8 @@ class CodePrior(keras.Model):
         x = self.dropout_layer(x, training=training)
         for i in range(self.num_layers):
             h = self.attention_norms[i](x)
-            x = x + self.attentions[i](h, h, use_causal_mask=True, training=training)
+            attended = self.attentions[i](h, h, use_causal_mask=True, training=training)
+            x = x + ops.cast(attended, x.dtype)
             h = self.mlp_hidden[i](self.mlp_norms[i](x))
             x = x + self.dropout_layer(self.mlp_out[i](h), training=training)
         x = self.final_norm(x)[:, m - 1:]
@@ -203,12 +210,14 @@ class CodePrior(keras.Model):
         if self.optimizer is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def sample(self, conditions, temperature=1.0, top_k=None, seed=None, batch_size=256):
+    def sample(self, conditions, temperature=1.0, top_k=None, seed=None, batch_size=256,
+               verbose=False):
         """Draw code sequences ``(N, T)`` (int32 numpy) for model-space conditions ``(N, k)``.
 
         Autoregressive: for ``t = 0..T−1`` one compiled forward pass of the full (fixed
         length) sequence and :func:`sample_logits` on position ``t``. ``seed`` (int) resets
-        the prior's ``SeedGenerator``, so the same seed gives the same codes.
+        the prior's ``SeedGenerator``, so the same seed gives the same codes. ``verbose``
+        shows a progress bar of the sequences sampled (stderr).
         """
         conditions = np.asarray(conditions, "float32")
         if conditions.ndim != 2 or conditions.shape[1] != self.condition_dim:
@@ -227,7 +236,7 @@ class CodePrior(keras.Model):
         n = len(conditions)
         codes = np.zeros((n, self.sequence_length), "int32")
         batch = max(1, min(batch_size, n))
-        for start in range(0, n, batch):
+        for start, _ in batch_ranges(n, batch, "generate", verbose):
             cond = conditions[start:start + batch]
             size = len(cond)
             if size < batch:  # pad: one input shape, one compilation

@@ -118,6 +118,8 @@ class VQGenerator(keras.Model):
         self.prior = prior
         self.temperature = float(temperature)
         self.top_k = top_k
+        # The two models hold the optimizers; Keras callbacks (TensorBoard) read model.optimizer.
+        self.optimizer = None
         self.built = True
 
     # -- shared with the VQ-VAE --------------------------------------------------------------
@@ -233,7 +235,7 @@ class VQGenerator(keras.Model):
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, conditions, seed=None, temperature=None, top_k="default",
-                 batch_size=256, return_codes=False):
+                 batch_size=256, return_codes=False, verbose=False):
         """Sample showers in physical units for physical conditions ``(N, k)``.
 
         Args:
@@ -243,6 +245,7 @@ class VQGenerator(keras.Model):
             top_k: top-k of the sampling (default: the generator's; None = all codes).
             batch_size: showers per prior / decoder call.
             return_codes: also return the sampled code grids ``(N, h, w)``.
+            verbose: show a progress bar of the prior sampling (stderr).
 
         Returns:
             float32 ``(N, H, W, C)``, non-negative (and the codes when asked).
@@ -252,7 +255,7 @@ class VQGenerator(keras.Model):
         top_k = self.top_k if top_k == "default" else top_k
         model_conditions = self.vqvae.transform_conditions(conditions)
         codes = self.prior.sample(model_conditions, temperature=temperature, top_k=top_k,
-                                  seed=seed, batch_size=batch_size)
+                                  seed=seed, batch_size=batch_size, verbose=verbose)
         grids = codes.reshape((len(codes),) + tuple(self.vqvae.latent_shape[:-1]))
         u = self.vqvae.decode_model_space(grids, model_conditions, batch_size)
         showers = self.vqvae.postprocess(u, conditions)

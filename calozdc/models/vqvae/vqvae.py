@@ -4,8 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from calozdc.backend.distribution import scale_loss_for_replicas
 from calozdc.layers.vector_quantizer import VectorQuantizerEMA
-from calozdc.models.preprocessing import get_transform, serialize_transform
+from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
 
 _NAMED_LOSSES = ("mse", "mae")
 def _per_example_mean(values):
@@ -173,9 +174,18 @@ class VQVAE(keras.Model):
         """Reconstruction loss (model space) + the quantiser's commitment loss."""
         showers, _ = unpack_pair(x)
         loss = self._reconstruction_loss(showers, y_pred["reconstruction"], sample_weight)
-        for extra in self.losses:
+        # The commitment term is taken from this call's outputs, not from the quantiser's
+        # add_loss list: under a TF strategy on CPU the replicas pause in the quantiser's
+        # all-gather (a merge_call) and then append to that shared list one after another,
+        # so it would hold the terms of the earlier replicas too.
+        own = {id(term) for term in self.quantizer.losses}
+        extras = [term for term in self.losses if id(term) not in own]
+        if self.quantizer.add_commitment_loss:
+            extras.append(y_pred["commitment_loss"])
+        for extra in extras:
             loss = loss + ops.cast(ops.sum(extra), "float32")
-        return loss
+        # TF strategy: gradients are summed over replicas (identity on one device and JAX).
+        return scale_loss_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         showers, _ = unpack_pair(x)
@@ -189,15 +199,8 @@ class VQVAE(keras.Model):
 
     # -- physical-unit API -----------------------------------------------------------------
     def _check_conditions(self, conditions):
-        conditions = np.asarray(conditions, dtype="float32")
-        if conditions.ndim == 1 and self.condition_dim == 1:
-            conditions = conditions[:, None]
-        if conditions.ndim != 2 or conditions.shape[1] != self.condition_dim:
-            raise ValueError(f"`conditions` must have shape (N, {self.condition_dim}). "
-                             f"Received: conditions.shape={conditions.shape}")
-        if not np.all(np.isfinite(conditions)):
-            raise ValueError("`conditions` must be finite. Received: non-finite values")
-        return conditions
+        return check_conditions(conditions, self.condition_dim,
+                                physical=self.condition_transform is not None)
 
     def _check_showers(self, showers, n):
         showers = np.asarray(showers, dtype="float32")
