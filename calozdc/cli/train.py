@@ -162,8 +162,20 @@ def _read_run(run_dir):
     if not os.path.isfile(path):
         raise ValueError(f"--resume: not a calozdc train run directory (no run.json). "
                          f"Received: {run_dir!r}")
-    with open(path) as f:
-        return json.load(f)
+    from calozdc.version import check_compatible
+
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--resume: {path!r} is not valid JSON ({err}). Received: {path!r}") \
+            from None
+    if not isinstance(info, dict):
+        raise ValueError(f"--resume: {path!r} must hold a JSON object. Received: "
+                         f"{type(info).__name__}")
+    check_compatible("run", info.get("format_version"), info.get("calozdc_version"),
+                     what=f"Run directory {run_dir!r}")
+    return info
 
 
 def _resume_options(args):
@@ -370,7 +382,7 @@ def run(args):
     from calozdc.callbacks.run_checkpoint import load_checkpoint, write_json
     from calozdc.cli.main import CLIError
     from calozdc.models.registry import build_model
-    from calozdc.version import __version__
+    from calozdc.version import FORMAT_VERSIONS, __version__
 
     _check_monitoring(args)
     if args.resume is not None:
@@ -417,6 +429,7 @@ def run(args):
                     "condition_names": list(getattr(dataset, "condition_names", None) or []),
                     "options": opts,
                     "calozdc_version": __version__,
+                    "format_version": FORMAT_VERSIONS["run"],
                     "keras_backend": keras.backend.backend(),
                     "dtype_policy": model.dtype_policy.name,
                     "data": source,
