@@ -124,8 +124,14 @@ def _forward_outputs(family, model, x, p):
     return [out["prediction"], out["target"]]
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("family", sorted(TINY))
+def _family_cases():
+    """(family, policy) pairs; the bfloat16 U-Net and VQ fits are the slow ones (JAX compile)."""
+    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16")}
+    return [pytest.param(f, p, marks=[pytest.mark.large] if (f, p) in heavy else [])
+            for f in sorted(TINY) for p in POLICIES]
+
+
+@pytest.mark.parametrize("family, policy", _family_cases())
 def test_family_fits_and_generates_float32(trained, family, policy):
     model, history = trained(family, policy)
     assert model.dtype_policy.name == policy
