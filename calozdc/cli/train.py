@@ -287,25 +287,22 @@ def _callback_classes():
         def on_epoch_end(self, epoch, logs=None):
             sync_model_state(self.model)
 
-    class GuardedPhysics(PhysicsMetricsCallback):
-        def __init__(self, guard, *a, **k):
-            super().__init__(*a, **k)
-            self.guard = guard
+    def guarded(base):
+        """``base`` whose epoch-end work is skipped once the non-finite guard has tripped."""
 
-        def on_epoch_end(self, epoch, logs=None):
-            if not self.guard.tripped:
-                super().on_epoch_end(epoch, logs)
+        class Guarded(base):
+            def __init__(self, guard, *a, **k):
+                super().__init__(*a, **k)
+                self.guard = guard
 
-    class GuardedImages(ShowerImagesCallback):
-        def __init__(self, guard, *a, **k):
-            super().__init__(*a, **k)
-            self.guard = guard
+            def on_epoch_end(self, epoch, logs=None):
+                if not self.guard.tripped:
+                    super().on_epoch_end(epoch, logs)
 
-        def on_epoch_end(self, epoch, logs=None):
-            if not self.guard.tripped:
-                super().on_epoch_end(epoch, logs)
+        Guarded.__name__ = f"Guarded{base.__name__}"
+        return Guarded
 
-    return DataEpoch, GuardedPhysics, GuardedImages
+    return DataEpoch, guarded(PhysicsMetricsCallback), guarded(ShowerImagesCallback)
 
 
 def _monitoring_callbacks(args, family, valid, guard, phys_cls, images_cls, seed):
