@@ -26,7 +26,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -73,47 +72,28 @@ def worker(args):
         distribution.configure_cpu_devices(n)
     import keras
     import numpy as np
+    from _gan_timing import gan_training_data, timed_fit
 
-    from calozdc.data import get_geometry, simulate, transforms
+    from calozdc.data import get_geometry
     from calozdc.models.registry import build_model
 
     geometry = get_geometry(args.geometry)
-    data = simulate(geometry, 4 * args.batch_size, seed=0)
-    shower_t = transforms.Chain([transforms.Log1p(), transforms.Standardize()])
-    cond_t = transforms.Standardize(axis="feature")
-    x = shower_t.fit_forward(data.showers).astype("float32")
-    c = cond_t.fit_forward(data.conditions).astype("float32")
+    x, c, shower_t, cond_t = gan_training_data(geometry, args.batch_size)
     accelerators = [d for d in distribution.available_devices() if not d.startswith("cpu")]
     kind = "none" if n == 1 else "data-parallel"
-
-    class StepTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.ends = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            for value in (logs or {}).values():
-                keras.ops.convert_to_numpy(value)  # the step has finished
-            self.ends.append(time.perf_counter())
 
     load_before = os.getloadavg()[0]
     with distribution.distribution_scope(kind, n if kind != "none" else None):
         model = build_model("gan", geometry, c.shape[1], shower_transform=shower_t,
                             condition_transform=cond_t, seed=0)
-        idx = np.arange((args.warmup + args.steps) * args.batch_size) % len(x)
-        timer = StepTimer()
-        start = time.perf_counter()
-        model.fit(x[idx], c[idx], batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0,
-                  callbacks=[timer])
-    ends = np.asarray(timer.ends)
-    per_step = np.diff(ends[args.warmup - 1:])
+        per_step, warmup_s = timed_fit(model, x, c, args.batch_size, args.steps, args.warmup)
     result = {
         "backend": keras.backend.backend(),
         "devices": n,
         "device_kind": accelerators[0].split(":")[0] if accelerators else "cpu (simulated)",
         "ms_median": 1e3 * float(np.median(per_step)),
         "ms_mean": 1e3 * float(np.mean(per_step)),
-        "warmup_s": float(ends[args.warmup - 1] - start),
+        "warmup_s": warmup_s,
         "parameters": int(model.generator.count_params() + model.discriminator.count_params()),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],

@@ -20,9 +20,9 @@ import os
 import platform
 import shlex
 import sys
-import time
 
 import numpy as np
+from _gan_timing import gan_training_data, timed_fit
 
 
 def parse_args(argv=None):
@@ -45,41 +45,17 @@ def main(argv=None):
     args = parse_args(argv)
     import keras
 
-    from calozdc.data import get_geometry, simulate, transforms
+    from calozdc.data import get_geometry
     from calozdc.models.registry import build_model
 
     geometry = get_geometry(args.geometry)
-    data = simulate(geometry, 4 * args.batch_size, seed=0)
-    shower_t = transforms.Chain([transforms.Log1p(), transforms.Standardize()])
-    cond_t = transforms.Standardize(axis="feature")
-    x = shower_t.fit_forward(data.showers).astype("float32")
-    c = cond_t.fit_forward(data.conditions).astype("float32")
+    x, c, shower_t, cond_t = gan_training_data(geometry, args.batch_size)
     options = {"shower_transform": shower_t, "condition_transform": cond_t, "seed": 0}
     if args.hidden_dim:
         options["hidden_dim"] = args.hidden_dim
     model = build_model("gan", geometry, c.shape[1], **options)
 
-    class StepTimer(keras.callbacks.Callback):
-        """Wall time at the end of every batch (logs read back, so the step has finished)."""
-
-        def __init__(self):
-            super().__init__()
-            self.ends = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            for value in (logs or {}).values():
-                keras.ops.convert_to_numpy(value)
-            self.ends.append(time.perf_counter())
-
-    n_steps = args.warmup + args.steps
-    idx = np.arange(n_steps * args.batch_size) % len(x)
-    timer = StepTimer()
-    start = time.perf_counter()
-    model.fit(x[idx], c[idx], batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0,
-              callbacks=[timer])
-    ends = np.asarray(timer.ends)
-    warmup_s = ends[args.warmup - 1] - start
-    per_step = np.diff(ends[args.warmup - 1:])  # the timed steps only
+    per_step, warmup_s = timed_fit(model, x, c, args.batch_size, args.steps, args.warmup)
     ms = 1e3 * float(np.median(per_step))
     ms_mean = 1e3 * float(np.mean(per_step))
 
