@@ -113,8 +113,22 @@ def test_invalid_arguments_name_the_value(data, tmp_path):
         make_tuner("grid", _hypermodel(data), str(tmp_path), "gan")
 
 
+@pytest.mark.parametrize("kind, cls", [("random", "RandomSearch"), ("bayesian", "BayesianOptimization"),
+                                       ("hyperband", "Hyperband")])
+def test_make_tuner_kinds(data, tmp_path, kind, cls):
+    tuner = make_tuner(kind, _hypermodel(data), str(tmp_path), "gan", max_trials=3, max_epochs=4,
+                       seed=2)
+    assert type(tuner).__name__ == cls
+    assert tuner.oracle.objective.name == "val_channel_w1" and tuner.oracle.objective.direction == "min"
+    assert tuner.oracle.max_trials == 3 and tuner.oracle.seed == 2
+    if kind == "hyperband":
+        assert tuner.oracle.max_epochs == 4
+
+
+# Hyperband through the CLI (its epochs come from the tuner's schedule, not --epochs per fit);
+# random and Bayesian search share the rest of the code path.
 @pytest.mark.large
-@pytest.mark.parametrize("kind", ["bayesian", "hyperband"])
+@pytest.mark.parametrize("kind", ["hyperband"])
 def test_cli_tune_writes_best_model_and_summary(kind, tmp_path):
     from calozdc.cli import main as cli_main
     from calozdc.data import save, simulate
@@ -122,8 +136,12 @@ def test_cli_tune_writes_best_model_and_summary(kind, tmp_path):
     data_file = str(tmp_path / "ecal.h5")
     save(simulate("ecal20", 40, seed=1), data_file)
     directory = str(tmp_path / "tuning")
+    space = str(tmp_path / "space.json")
+    with open(space, "w") as f:
+        json.dump({**TINY_GAN, "hidden_dim": 4}, f)
     argv = ["tune", "gan", "--data", data_file, "--max-trials", "2", "--tuner", kind,
-            "--directory", directory, "--epochs", "2", "--batch-size", "8", "-q"]
+            "--directory", directory, "--epochs", "2", "--batch-size", "8", "-q",
+            "--space", space]
     assert cli_main.main(argv) == 0
     summary = json.load(open(os.path.join(directory, "best_gan.json")))
     scores = [s for s in summary["trials"].values() if s is not None]
@@ -131,7 +149,29 @@ def test_cli_tune_writes_best_model_and_summary(kind, tmp_path):
     model = keras.saving.load_model(os.path.join(directory, "best_gan.keras"))
     out = model.generate(np.array([[1000.0], [5000.0]], dtype="float32"), seed=0)
     assert out.shape == (2, 20, 20, 1) and np.all(out >= 0)
+    # the --space overrides reached the trials (tiny networks, d_steps from [1, 2])
+    assert summary["hyperparameters"]["hidden_dim"] == 4
+    assert summary["hyperparameters"]["generator_variant"] == "default"
+    assert summary["hyperparameters"]["d_steps"] in (1, 2)
     # rerun: resumes (no new trials), same best
     assert cli_main.main(argv) == 0
     again = json.load(open(os.path.join(directory, "best_gan.json")))
     assert again["trials"] == summary["trials"]
+
+
+@pytest.mark.parametrize("space, message", [
+    ("{not json", "must be a JSON object or a JSON file"),
+    ("[4, 8]", "must be a JSON object"),
+    ('{"hidden_dims": [4, 8]}', "hidden_dims"),
+])
+def test_cli_tune_rejects_bad_space(space, message, tmp_path, capsys):
+    from calozdc.cli import main as cli_main
+    from calozdc.data import save, simulate
+
+    data_file = str(tmp_path / "ecal.h5")
+    save(simulate("ecal20", 20, seed=1), data_file)
+    argv = ["tune", "gan", "--data", data_file, "--directory", str(tmp_path / "t"), "--space", space]
+    assert cli_main.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not os.path.exists(str(tmp_path / "t"))

@@ -468,8 +468,10 @@ def run(args):
                 *monitors, tensorboard = _monitoring_callbacks(args, family, valid, guard,
                                                                phys_cls, images_cls, seed)
                 callbacks += monitors + [checkpoint, tensorboard]
-            else:
-                callbacks.append(checkpoint)
+            else:  # learning rates (and loss scales) in history.json all the same
+                from calozdc.callbacks import TrainingScalarsCallback
+
+                callbacks += [TrainingScalarsCallback(), checkpoint]
             callbacks += [factory() for factory in extra_callbacks]
             # shuffle=False: Keras would permute the batch indices with Python's global RNG;
             # the batches shuffle themselves from (seed, epoch).

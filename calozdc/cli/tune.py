@@ -31,6 +31,11 @@ def register(subparsers):
                    help="validation fraction for the objective (default 0.1)")
     p.add_argument("--metric-showers", type=int, default=1000,
                    help="validation showers used by the objective (default 1000)")
+    p.add_argument("--space", default=None, metavar="JSON",
+                   help="search-space overrides: a JSON object or a .json file, e.g. "
+                        "'{\"hidden_dim\": [8, 16], \"dropout\": 0.0, \"d_max_lr\": "
+                        "{\"min\": 1e-5, \"max\": 1e-3, \"sampling\": \"log\"}}' "
+                        "(list: choice; min/max: range; value: fixed)")
     p.add_argument("--seed", type=int, default=0, help="model and tuner seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="restart the search from scratch")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -48,6 +53,31 @@ def _check(args):
         raise ValueError(f"Data file not found. Received: data={args.data!r}")
 
 
+def read_space(value, family):
+    """``--space``: a JSON object (inline or a file) whose keys are in the family's space."""
+    from calozdc.tuning import HYPERMODELS
+
+    if value is None:
+        return None
+    text = value
+    if os.path.isfile(value):
+        with open(value) as f:
+            text = f.read()
+    try:
+        space = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--space must be a JSON object or a JSON file ({err.msg}). "
+                         f"Received: space={value!r}") from None
+    if not isinstance(space, dict):
+        raise ValueError(f"--space must be a JSON object. Received: space={value!r}")
+    known = HYPERMODELS[family].DEFAULT_SPACE
+    unknown = sorted(set(space) - set(known))
+    if unknown:
+        raise ValueError(f"--space has hyperparameters that {family} does not tune "
+                         f"(known: {sorted(known)}). Received: {unknown}")
+    return space
+
+
 def run(args):
     import numpy as np
 
@@ -56,6 +86,7 @@ def run(args):
     from calozdc.tuning import get_hypermodel, make_tuner
 
     _check(args)
+    space = read_space(args.space, args.family)
     dataset = load(args.data)
     val = float(args.val_split)
     train, valid, _ = dataset.split((1.0 - val - TEST_FRACTION, val, TEST_FRACTION),
@@ -76,7 +107,8 @@ def run(args):
     geometry = dataset.geometry if dataset.geometry is not None else tuple(x.shape[1:])
     hypermodel = get_hypermodel(args.family, geometry, c.shape[1], vx[:n_metric],
                                 vc[:n_metric], shower_transform=shower_t,
-                                condition_transform=cond_t, seed=args.seed, epochs=args.epochs)
+                                condition_transform=cond_t, space=space, seed=args.seed,
+                                epochs=args.epochs)
     tuner = make_tuner(args.tuner, hypermodel, args.directory, args.family,
                        max_trials=args.max_trials, max_epochs=args.epochs, seed=args.seed,
                        overwrite=args.overwrite)
