@@ -163,6 +163,38 @@ def test_mask_value_heads():
     assert gan.generate(p[:3], seed=0).shape == (3, 20, 20, 1)
 
 
+def test_output_activation_makes_generated_cells_non_negative():
+    from calozdc.losses import EnergyConservationLoss, MaskValueLoss
+    from calozdc.models.gan import cnn_generator
+    from calozdc.models.gan.builders import build_conditional_gan
+
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(3, LATENT)).astype("float32"),
+              rng.normal(size=(3, 1)).astype("float32")]
+    with pytest.raises(ValueError, match="output_activation='bogus'"):
+        cnn_generator((20, 20, 1), 1, LATENT, 4, output_activation="bogus")
+    g = cnn_generator((20, 20, 1), 1, LATENT, 4, "extended2", 0.0, output_activation="relu")
+    # the head is a 1x1 convolution: its pre-activation from the features before it
+    features = keras.ops.convert_to_numpy(keras.Model(g.inputs, g.layers[-2].output)(inputs))
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in g.get_layer("shower").weights)
+    pre = features @ kernel[0, 0] + bias
+    assert pre.min() < 0 < pre.max()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(g(inputs)), np.maximum(pre, 0),
+                               rtol=1e-5, atol=1e-6)
+    # builders thread the activation (on the value channel with mask/value heads) and extra
+    # generator terms (after the mask/value term); the config keeps both
+    gan = build_conditional_gan(
+        (20, 20, 1), 1, latent_dim=LATENT, hidden_dim=4, heads="mask_value",
+        output_activation="softplus", seed=1,
+        generator_loss_terms=[(EnergyConservationLoss(target="showers", relative=False), 0.5)])
+    assert keras.ops.convert_to_numpy(gan.generator(inputs))[..., 1].min() > 0
+    assert [(type(t), w) for t, w in gan.generator_loss_terms] == [
+        (MaskValueLoss, 1.0), (EnergyConservationLoss, 0.5)]
+    back = ConditionalGAN.from_config(gan.get_config())
+    assert back.generator.get_layer("value").get_config()["activation"] == "softplus"
+    assert back.generator_loss_terms[1][0].get_config()["relative"] is False
+
+
 def test_generate_reproducible_and_clipped():
     gan = _gan()
     cond = np.linspace(-1, 1, 5)[:, None]

@@ -140,6 +140,26 @@ def test_standardize_and_minmax_fit_only_on_what_they_are_given():
     np.testing.assert_array_equal(const.forward(np.ones((4, 2))), 0)  # std 0 -> 1
 
 
+def test_standardize_without_centering_only_scales_so_zeros_and_totals_are_kept():
+    rng = np.random.default_rng(2)
+    x = rng.gamma(0.3, 50.0, size=(40, 5, 5, 1)) * (rng.random((40, 5, 5, 1)) < 0.2)
+    t = T.Standardize(center=False).fit(x)
+    assert t.get_config()["center"] is False and np.all(t.mean == 0)
+    assert np.isclose(t.std, x.std())  # the scale is the standard deviation (sklearn with_mean=False)
+    u = t.forward(x)
+    np.testing.assert_allclose(u, x / x.std(), rtol=1e-12)
+    np.testing.assert_array_equal(u[x == 0], 0.0)  # an empty cell stays exactly 0
+    np.testing.assert_allclose(u.sum(axis=(1, 2, 3)), x.sum(axis=(1, 2, 3)) / x.std(), rtol=1e-12)
+    np.testing.assert_allclose(t.inverse(u), x, rtol=1e-12)
+    per_feature = T.Standardize(axis="feature", center=False).fit(x)
+    np.testing.assert_allclose(per_feature.std, np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0))
+    np.testing.assert_array_equal(per_feature.forward(np.zeros((1, 5, 5, 1))), 0.0)
+    # configs saved before `center` existed load as centring transforms
+    old = {"axis": None, "mean": 2.0, "std": 4.0}
+    assert T.Standardize.from_config(old).center is True
+    np.testing.assert_allclose(T.Standardize.from_config(old).forward(np.array([6.0])), [1.0])
+
+
 def test_chain_applies_in_order_and_inverts_in_reverse():
     x = np.array([[0.0, 3.0, 8.0]])
     chain = T.Chain([T.Log1p(), T.MinMax(axis=None)]).fit(x)
@@ -160,8 +180,10 @@ def test_serialize_round_trip_through_json_keeps_fitted_state():
         T.LogitFraction(eps=1e-6, column=0, factor=2.0),
         T.DivideByIncidentEnergy(column=0, factor=4.0),
         T.Standardize(axis="feature"),
+        T.Standardize(axis="feature", center=False),
         T.MinMax(feature_range=(-1, 1), axis=None),
         T.Chain([T.LogitFraction(), T.Standardize(axis="feature")]),
+        T.Chain([T.DivideByIncidentEnergy(), T.Standardize(center=False)]),
     ):
         t.fit(x, conditions=c)
         cfg = json.loads(json.dumps(T.serialize(t)))
@@ -197,6 +219,8 @@ def test_get_by_name_and_identity():
         (lambda: T.DivideByIncidentEnergy(factor=-2), "factor=-2"),
         (lambda: T.Standardize(axis=1), "axis=1"),
         (lambda: T.Standardize(mean=1.0), "mean=1.0"),
+        (lambda: T.Standardize(center="no"), "center='no'"),
+        (lambda: T.Standardize(mean=1.0, std=2.0, center=False), "mean=1.0"),
         (lambda: T.MinMax(feature_range=(1, 0)), r"feature_range=\(1, 0\)"),
         (lambda: T.Chain(T.Log1p()), "transforms=Log1p"),
         (lambda: T.Log1p(bogus=1), "bogus"),

@@ -197,13 +197,18 @@ def test_zn44_reconstruction_beats_mean_shower():
 
 
 @pytest.mark.large
-def test_train_cli_vqvae_writes_a_generating_run_dir(tmp_path):
+def test_train_cli_vqvae_writes_a_generating_run_dir(tmp_path, monkeypatch):
     """`calozdc train vqvae --data FILE` trains both stages and saves the whole generator."""
     import argparse
     import json
 
     from calozdc.cli import train as train_cli
     from calozdc.data import save
+    from calozdc.models import registry
+
+    original = registry.build_model  # the CLI's model, at the tiny size (compiles fast on JAX)
+    monkeypatch.setattr(registry, "build_model",
+                        lambda family, *a, **k: original(family, *a, **{**TINY, **k}))
 
     path = tmp_path / "ecal.h5"
     save(simulate("ecal20", 40, seed=2), str(path))

@@ -14,7 +14,8 @@ Every transform has the same interface:
   values 1e-3..1e4 and zeros): relative 1e-5 for ``Log1p``, ``LogitFraction`` and
   ``DivideByIncidentEnergy``; for ``Standardize``/``MinMax`` and chains containing them,
   relative 1e-5 plus an absolute ~1e-6 of the data's scale (the float32 rounding of the
-  standardised value; empty cells come back as tiny values of either sign, not exact zeros).
+  standardised value; empty cells come back as tiny values of either sign, not exact zeros,
+  except with ``Standardize(center=False)``, which maps 0 to exactly 0).
   Float64 inputs round-trip to ~1e-9 relative. Transforms that depend on the incident energy
   (``LogitFraction``, ``DivideByIncidentEnergy``) read it from
   ``conditions[:, column] * factor``; the others ignore ``conditions``.
@@ -363,31 +364,46 @@ class Standardize(Transform):
     """``u = (x - mean) / std`` with mean and std fitted on the training data.
 
     Seed 001 ("data normalization, mu = 0, sigma = 1"). Constant features (std 0) get std 1.
+    With ``center=False`` the data are only scaled, ``u = x / std`` (the mean is fixed at 0,
+    like scikit-learn's ``StandardScaler(with_mean=False)``): an empty cell stays exactly 0
+    and sums over cells stay proportional to the physical total, which suits sparse showers
+    (e.g. after :class:`DivideByIncidentEnergy`).
 
     Args:
         axis: ``None`` for one mean/std over all values (showers), ``"feature"`` for one per
             feature, i.e. over axis 0 (condition columns, or pixels of showers).
-        mean: fitted mean (scalar or array of the feature shape); set by :meth:`fit`.
+        mean: fitted mean (scalar or array of the feature shape); set by :meth:`fit` (all
+            zeros when ``center=False``).
         std: fitted standard deviation; set by :meth:`fit`.
+        center: subtract the mean (default) or only divide by the standard deviation.
 
     Example:
 
     >>> t = Standardize(axis="feature").fit(train_conditions)        # doctest: +SKIP
     >>> z = t.forward(test_conditions)                               # doctest: +SKIP
+    >>> Standardize(center=False).fit(np.array([0.0, 2.0])).forward(np.array([0.0, 2.0]))
+    array([0., 2.])
     """
 
-    def __init__(self, axis=None, mean=None, std=None, **kwargs):
+    def __init__(self, axis=None, mean=None, std=None, center=True, **kwargs):
         super().__init__(**kwargs)
         _check_axis(axis)
+        if not isinstance(center, (bool, np.bool_)):
+            raise ValueError(f"`center` must be True or False. Received: center={center!r}")
         if (mean is None) != (std is None):
             raise ValueError(
                 f"Pass both `mean` and `std` or neither. Received: mean={mean}, std={std}"
             )
         self.axis = axis
+        self.center = bool(center)
         self.mean = _array_or_none(mean)
         self.std = _array_or_none(std)
         if self.std is not None and not np.all(self.std > 0):
             raise ValueError(f"`std` must be > 0. Received: std={std}")
+        if not self.center and self.mean is not None and np.any(self.mean != 0):
+            raise ValueError(
+                f"`mean` must be 0 when center=False. Received: mean={mean}"
+            )
 
     @property
     def fitted(self):
@@ -395,10 +411,11 @@ class Standardize(Transform):
 
     def _fit(self, x, conditions):
         axes = _reduce_axes(x, self.axis)
-        self.mean = np.mean(x, axis=axes)
+        mean = np.mean(x, axis=axes)
         std = np.std(x, axis=axes)
         # Constant features: the rounding of the mean can leave a std of ~1e-16 |mean|.
-        self.std = np.where(std > 1e-10 * np.abs(self.mean), std, 1.0)
+        self.std = np.where(std > 1e-10 * np.abs(mean), std, 1.0)
+        self.mean = mean if self.center else np.zeros_like(mean)
 
     def _forward(self, x, conditions):
         _check_fitted_shape(self.mean, x, self.axis, "Standardize")
@@ -409,7 +426,8 @@ class Standardize(Transform):
         return u * self.std + self.mean
 
     def get_config(self):
-        return {"axis": self.axis, "mean": _to_list(self.mean), "std": _to_list(self.std)}
+        return {"axis": self.axis, "mean": _to_list(self.mean), "std": _to_list(self.std),
+                "center": self.center}
 
 
 @_register

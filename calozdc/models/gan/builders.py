@@ -15,10 +15,11 @@ def _image_shape(geometry):
 
 
 def _networks(image_shape, condition_dim, latent_dim, hidden_dim, generator_variant,
-              discriminator_variant, dropout, heads, seed):
+              discriminator_variant, dropout, heads, seed, output_activation=None):
     generator = cnn_generator(image_shape, condition_dim, latent_dim, hidden_dim,
                               generator_variant, dropout, heads,
-                              seed=None if seed is None else seed + 100)
+                              seed=None if seed is None else seed + 100,
+                              output_activation=output_activation)
     discriminator = cnn_discriminator(image_shape, condition_dim, hidden_dim,
                                       discriminator_variant, dropout,
                                       seed=None if seed is None else seed + 200)
@@ -40,21 +41,25 @@ def build_conditional_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=
                           training_ratio=(1, 1), gradient_penalty_weight=0.0,
                           g_max_lr=1e-4, d_max_lr=7e-5, base_lr=1e-6, step_size=100,
                           gamma=0.995, shower_transform=None, condition_transform=None,
-                          seed=None):
+                          seed=None, output_activation=None, generator_loss_terms=None):
     """A compiled :class:`ConditionalGAN` for a geometry (a ``Geometry`` or ``(H, W, C)``).
 
     Defaults follow seed 000's balanced setting (simplified D, labels 0.7/0.3, ratio 1:1,
     asymmetric exp_range CyclicLR: G max 1e-4, D max 7e-5, step 100 up/100 down, γ 0.995) with
     a modest width (``hidden_dim=16``) for CPU training. ``heads="mask_value"`` adds the
-    mask/value loss (seed 001, w = 200) as a generator term.
+    mask/value loss (seed 001, w = 200) as a generator term. ``output_activation`` is passed
+    to :func:`cnn_generator` (e.g. ``"softplus"`` with a zero-preserving shower transform);
+    ``generator_loss_terms`` (``(loss, weight)`` pairs, e.g.
+    ``calozdc.losses.EnergyConservationLoss``) are added to the generator loss.
     """
     from calozdc.losses import MaskValueLoss
 
     image_shape = _image_shape(geometry)
     generator, discriminator = _networks(image_shape, condition_dim, latent_dim, hidden_dim,
                                          generator_variant, discriminator_variant, dropout,
-                                         heads, seed)
-    terms = [(MaskValueLoss(value_weight=200.0), 1.0)] if heads == "mask_value" else None
+                                         heads, seed, output_activation)
+    terms = [(MaskValueLoss(value_weight=200.0), 1.0)] if heads == "mask_value" else []
+    terms = terms + list(generator_loss_terms or [])
     model = ConditionalGAN(generator, discriminator, latent_dim, real_label=real_label,
                            fake_label=fake_label, training_ratio=training_ratio,
                            gradient_penalty_weight=gradient_penalty_weight,
@@ -70,21 +75,25 @@ def build_two_step_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,
                        dropout=0.1, l2_weight=10.0, switch_epoch=None, switch_step=None,
                        real_label=1.0, fake_label=0.0, g_max_lr=1e-3, d_max_lr=7e-4,
                        base_lr=1e-5, step_size=100, gamma=0.999, shower_transform=None,
-                       condition_transform=None, seed=None, epochs=None):
+                       condition_transform=None, seed=None, epochs=None, output_activation=None,
+                       generator_loss_terms=None):
     """A compiled :class:`TwoStepGAN` (seed 004) for a geometry.
 
     Without ``switch_epoch``/``switch_step``, the switch is placed at a third of ``epochs``
-    when given (at least epoch 1), else at epoch 1.
+    when given (at least epoch 1), else at epoch 1. ``output_activation`` is passed to
+    :func:`cnn_generator`; ``generator_loss_terms`` (``(loss, weight)`` pairs, e.g.
+    ``calozdc.losses.EnergyConservationLoss``) are added to the phase-2 generator loss.
     """
     image_shape = _image_shape(geometry)
     generator, discriminator = _networks(image_shape, condition_dim, latent_dim, hidden_dim,
                                          generator_variant, discriminator_variant, dropout,
-                                         "single", seed)
+                                         "single", seed, output_activation)
     if switch_epoch is None and switch_step is None:
         switch_epoch = max(1, (epochs or 3) // 3)
     model = TwoStepGAN(generator, discriminator, latent_dim, l2_weight=l2_weight,
                        switch_step=switch_step, switch_epoch=switch_epoch,
                        real_label=real_label, fake_label=fake_label,
+                       generator_loss_terms=generator_loss_terms,
                        shower_transform=shower_transform,
                        condition_transform=condition_transform, seed=seed)
     g_opt, d_opt = _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma)

@@ -22,8 +22,21 @@ GENERATOR_VARIANTS = {
 HEADS = ("single", "mask_value")
 
 
+def _check_activation(activation):
+    if activation is None:
+        return
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`output_activation` must be None or a Keras activation (name or callable). "
+            f"Received: output_activation={activation!r}"
+        ) from None
+
+
 def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidden_dim=32,
-                  variant="default", dropout=0.1, heads="single", seed=None, name="generator"):
+                  variant="default", dropout=0.1, heads="single", seed=None, name="generator",
+                  output_activation=None):
     """Build the conditional CNN generator as a functional ``keras.Model([z, p]) → x``.
 
     Layout (H×W = 20×20 shown; ``h = hidden_dim``, any H, W multiple of 4 works, e.g. 44×44
@@ -45,6 +58,12 @@ def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidde
         seed: base seed of the dropout layers (None: unseeded; on PyTorch unseeded dropout
             draws from torch's global generator, so give a seed for reproducible resumes).
         name: model name.
+        output_activation: activation of the shower output (``"single"``) or of the value
+            channel (``"mask_value"``): None (default, linear) or a Keras activation name or
+            callable, e.g. ``"relu"`` so that the output is non-negative in a model space
+            where an empty cell is 0 (``DivideByIncidentEnergy`` followed by
+            ``Standardize(center=False)``); then :meth:`ConditionalGAN.generate`'s clipping
+            of negative values to 0 does not bias the total response upwards.
 
     Returns:
         ``keras.Model`` with inputs ``[z (B, latent_dim), p (B, condition_dim)]`` and output
@@ -70,6 +89,7 @@ def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidde
         raise ValueError(
             f"Mask/value heads need one image channel. Received: image_shape={image_shape}"
         )
+    _check_activation(output_activation)
     layout = GENERATOR_VARIANTS[variant]
     hd = hidden_dim
     bh, bw = h_img // 4 - 2, w_img // 4 - 2
@@ -93,9 +113,11 @@ def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidde
     for j in range(layout["final"]):
         x = conv_block(x, hd, 5, name=f"final_block{j}")
     if heads == "single":
-        out = keras.layers.Conv2D(channels, 1, dtype="float32", name="shower")(x)
+        out = keras.layers.Conv2D(channels, 1, activation=output_activation, dtype="float32",
+                                  name="shower")(x)
     else:
         mask = keras.layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
-        value = keras.layers.Conv2D(1, 1, dtype="float32", name="value")(x)
+        value = keras.layers.Conv2D(1, 1, activation=output_activation, dtype="float32",
+                                    name="value")(x)
         out = keras.layers.Concatenate(dtype="float32", name="mask_value")([mask, value])
     return keras.Model([z, p], out, name=name)
