@@ -13,11 +13,20 @@ On the current ``KERAS_BACKEND``, for one geometry (default zn44):
   between generated and held-out simulated showers for the same conditions, beside the
   real-vs-real floor: the speed/fidelity trade-off.
 
-Each timed call is preceded by an untimed call on the same shapes (compilation). Sizes are
-arguments with small defaults (a few minutes on a 2-core CPU):
+Each timed call is preceded by an untimed call on the same shapes (compilation; for DDIM
+on one generation batch). Sizes are arguments with small defaults (a few minutes on a 2-core
+CPU):
 
     KERAS_BACKEND=jax python benchmarks/generate.py
     KERAS_BACKEND=torch python benchmarks/generate.py --n-train 4000 --epochs 5 --n-test 512
+
+The DDIM recipe of ``tests/test_learning_ddim.py`` (energy fractions, ``Log1p(scale=1)``,
+Geant4-reference beam spread), trained longer, for a curve of a trained model:
+
+    KERAS_BACKEND=tensorflow python benchmarks/generate.py --families ddim \
+        --energy-range 10 200 --impact-halfwidth-mm 5 --angle-halfwidth-mrad 2 \
+        --shower-transform fraction-log1p --widths 8 16 32 --embedding-dim 64 \
+        --learning-rate 2e-3 --cosine-decay --ema-decay 0.99 --train-batch-size 32 --n-train 6000 --epochs 6
 """
 
 import argparse
@@ -29,6 +38,7 @@ import sys
 import time
 
 FAMILIES = ("gan", "vqvae", "ddim")
+SHOWER_TRANSFORMS = ("log1p", "fraction-log1p")
 
 
 def parse_args(argv=None):
@@ -40,6 +50,14 @@ def parse_args(argv=None):
     parser.add_argument("--energy-range", type=float, nargs=2, default=None,
                         help="simulated energy range (default: zn44 20-200 GeV, ecal20 the "
                              "simulator's)")
+    parser.add_argument("--impact-halfwidth-mm", type=float, default=None,
+                        help="test-beam impact spread (+-mm; default: the simulator's)")
+    parser.add_argument("--angle-halfwidth-mrad", type=float, default=None,
+                        help="angular spread (+-mrad; default: the simulator's)")
+    parser.add_argument("--shower-transform", default="log1p", choices=SHOWER_TRANSFORMS,
+                        help="log1p: Log1p(scale) + Standardize (default); fraction-log1p: "
+                             "DivideByIncidentEnergy + Log1p(scale) + Standardize")
+    parser.add_argument("--log-scale", type=float, default=1.0, help="Log1p scale (default 1)")
     parser.add_argument("--n-generate", type=int, default=256,
                         help="showers per timed GAN / VQ call (default 256)")
     parser.add_argument("--batch-size", type=int, default=256, help="generation batch size")
@@ -51,6 +69,14 @@ def parse_args(argv=None):
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64],
                         help="DDIM U-Net widths (default 16 32 64)")
     parser.add_argument("--blocks-per-level", type=int, default=1)
+    parser.add_argument("--embedding-dim", type=int, default=128,
+                        help="DDIM time/condition embedding size (default 128)")
+    parser.add_argument("--learning-rate", type=float, default=2e-4,
+                        help="DDIM Adam learning rate (default 2e-4)")
+    parser.add_argument("--cosine-decay", action="store_true",
+                        help="DDIM learning rate cosine-decayed to 0 over the training")
+    parser.add_argument("--ema-decay", type=float, default=0.999,
+                        help="DDIM EMA decay (default 0.999)")
     parser.add_argument("--attention", action="store_true", help="U-Net attention (off)")
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 10, 25, 50, 100])
     parser.add_argument("--seed", type=int, default=0)
@@ -58,6 +84,10 @@ def parse_args(argv=None):
     for name in ("n_generate", "batch_size", "n_train", "n_test", "epochs", "train_batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1. "
+                         f"Received: {getattr(args, name)}")
+    for name in ("log_scale", "learning_rate"):
+        if not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0. "
                          f"Received: {getattr(args, name)}")
     if min(args.steps) < 1:
         parser.error(f"--steps must be >= 1. Received: {args.steps}")
@@ -82,20 +112,26 @@ def _simulate(args, n, seed):
         options["energy_range"] = tuple(args.energy_range)
     elif args.geometry == "zn44":
         options["energy_range"] = (20.0, 200.0)
+    if args.impact_halfwidth_mm is not None:
+        options["impact_halfwidth_mm"] = args.impact_halfwidth_mm
+    if args.angle_halfwidth_mrad is not None:
+        options["angle_halfwidth_mrad"] = args.angle_halfwidth_mrad
     return simulate(args.geometry, n, seed=seed, **options)
 
 
-def _transforms():
+def _transforms(args):
     from calozdc.data import transforms
 
-    return (transforms.Chain([transforms.Log1p(), transforms.Standardize()]),
-            transforms.Standardize(axis="feature"))
+    steps = [transforms.Log1p(scale=args.log_scale), transforms.Standardize()]
+    if args.shower_transform == "fraction-log1p":
+        steps.insert(0, transforms.DivideByIncidentEnergy())
+    return transforms.Chain(steps), transforms.Standardize(axis="feature")
 
 
 def bench_gan(args, geometry, data):
     from calozdc.models.registry import build_model
 
-    shower_t, cond_t = _transforms()
+    shower_t, cond_t = _transforms(args)
     shower_t.fit(data.showers, conditions=data.conditions)
     cond_t.fit(data.conditions)
     model = build_model("gan", geometry, data.conditions.shape[1], shower_transform=shower_t,
@@ -109,7 +145,7 @@ def bench_gan(args, geometry, data):
 def bench_vq(args, geometry, data):
     from calozdc.models.registry import build_model
 
-    shower_t, cond_t = _transforms()
+    shower_t, cond_t = _transforms(args)
     model = build_model("vqvae", geometry, data.conditions.shape[1], shower_transform=shower_t,
                         condition_transform=cond_t, seed=args.seed)
     model.fit_transforms(data.showers, data.conditions)
@@ -128,27 +164,40 @@ def bench_ddim(args, geometry, train, test):
     from calozdc import metrics
     from calozdc.models.registry import build_model
 
-    shower_t, cond_t = _transforms()
+    shower_t, cond_t = _transforms(args)
     model = build_model("ddim", geometry, train.conditions.shape[1], widths=tuple(args.widths),
                         blocks_per_level=args.blocks_per_level, attention=args.attention,
-                        shower_transform=shower_t, condition_transform=cond_t, seed=args.seed)
+                        embedding_dim=args.embedding_dim, learning_rate=args.learning_rate,
+                        ema_decay=args.ema_decay, shower_transform=shower_t,
+                        condition_transform=cond_t, seed=args.seed)
+    if args.cosine_decay:
+        import keras
+
+        decay_steps = args.epochs * -(-args.n_train // args.train_batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps)
+        model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
     model.fit_transforms(train.showers, train.conditions)
     x, c = model.preprocess(train.showers, train.conditions)
     start = time.perf_counter()
-    model.fit(x, c, batch_size=args.train_batch_size, epochs=args.epochs, verbose=0)
+    history = model.fit(x, c, batch_size=args.train_batch_size, epochs=args.epochs, verbose=0)
     train_s = time.perf_counter() - start
 
     real = test.showers
     half = len(real) // 2
     floor, _ = metrics.wasserstein_channels(real[:half], real[half:], geometry)
     rows = []
+    warmup = test.conditions[: args.batch_size]  # one batch: the shape every call compiles
     for steps in args.steps:
-        seconds, generated = _timed(lambda s=steps: model.generate(
-            test.conditions, steps=s, seed=args.seed + 1, batch_size=args.batch_size))
+        model.generate(warmup, steps=steps, seed=args.seed + 1, batch_size=args.batch_size)
+        start = time.perf_counter()
+        generated = model.generate(test.conditions, steps=steps, seed=args.seed + 1,
+                                   batch_size=args.batch_size)
+        seconds = time.perf_counter() - start
         w1, _ = metrics.wasserstein_channels(real, generated, geometry)
         rows.append((steps, len(generated) / seconds, 1e3 * seconds / len(generated), w1))
     info = {
         "parameters": model.denoiser.count_params(),
+        "loss": history.history["loss"][-1],
         "train_s": train_s,
         "floor": floor,
     }
@@ -182,9 +231,15 @@ def main(argv=None):
           f"{os.getloadavg()[0]:.1f}; Python {platform.python_version()}, "
           f"keras {keras.__version__}, backend {keras.backend.backend()}")
     particles = "geometry default mix" if args.particles == "mix" else args.particles
+    spread = "".join(
+        f", {label} +-{value:g} {unit}"
+        for label, value, unit in (("impact", args.impact_halfwidth_mm, "mm"),
+                                   ("angle", args.angle_halfwidth_mrad, "mrad"))
+        if value is not None)
     print(f"- data: {args.geometry}, {particles}, energy range "
-          f"{args.energy_range or ('20-200 GeV' if args.geometry == 'zn44' else 'default')}; "
-          f"generation batch {args.batch_size}; each timed call after one untimed call\n")
+          f"{args.energy_range or ('20-200 GeV' if args.geometry == 'zn44' else 'default')}"
+          f"{spread}; generation batch {args.batch_size}; each timed call after one untimed "
+          f"call\n")
     if speed_rows:
         print("| family | what is timed | showers | showers / s | ms / shower |")
         print("|---|---|---:|---:|---:|")
@@ -194,8 +249,13 @@ def main(argv=None):
     if ddim_rows:
         print(f"DDIM: U-Net widths={tuple(args.widths)}, blocks_per_level="
               f"{args.blocks_per_level}, attention={args.attention}, "
-              f"{ddim_info['parameters']:,} parameters; trained {args.epochs} epochs on "
-              f"{args.n_train} showers ({ddim_info['train_s']:.0f} s); W1 on {args.n_test} "
+              f"{ddim_info['parameters']:,} parameters; shower transform "
+              f"{args.shower_transform} (Log1p scale {args.log_scale:g}); Adam "
+              f"{args.learning_rate:g}{' cosine-decayed' if args.cosine_decay else ''}, "
+              f"batch {args.train_batch_size}, EMA {args.ema_decay:g}; "
+              f"trained {args.epochs} epochs on {args.n_train} showers "
+              f"({ddim_info['train_s']:.0f} s, final loss {ddim_info['loss']:.4f}); "
+              f"W1 on {args.n_test} "
               f"held-out showers (eta=0, EMA weights); real-vs-real floor "
               f"(two halves) {ddim_info['floor']:.3f}\n")
         print("| steps | showers / s | ms / shower | channel W1 |")
