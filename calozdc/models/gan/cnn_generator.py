@@ -60,7 +60,8 @@ def cnn_generator(image_shape=(20, 20, 1), condition_dim=1, latent_dim=16, hidde
         name: model name.
         output_activation: activation of the shower output (``"single"``) or of the value
             channel (``"mask_value"``): None (default, linear) or a Keras activation name or
-            callable, e.g. ``"relu"`` so that the output is non-negative in a model space
+            callable, e.g. ``"softplus"`` (``"relu"`` units can die early in training: all
+            cells 0, seen at learning rates 1e-3 to 1e-2) so that the output is non-negative in a model space
             where an empty cell is 0 (``DivideByIncidentEnergy`` followed by
             ``Standardize(center=False)``); then :meth:`ConditionalGAN.generate`'s clipping
             of negative values to 0 does not bias the total response upwards.
