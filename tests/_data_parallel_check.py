@@ -64,12 +64,9 @@ def _gan(kind, devices, distribution, initial=None):
                                training_ratio=(1, 2), gradient_penalty_weight=1.0, seed=3)
         # SGD for G (a wrong gradient scale shows; Adam would hide it), Adam for D (moments).
         model.compile(keras.optimizers.SGD(0.05, momentum=0.5), keras.optimizers.Adam(1e-3))
-        if initial is not None:
-            model.set_weights(initial)
         tracked = model.generator.weights + model.discriminator.weights + [model.step_counter]
-        start, before = model.get_weights(), _numpy(tracked)
-        history = model.fit(x, p, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    return start, before, _numpy(tracked), history.history, _replicas(scope)
+        result = _fit_tracked(model, tracked, (x, p), initial)
+    return (*result, _replicas(scope))
 
 
 def _tiny_denoiser():
@@ -103,12 +100,9 @@ def _ddim(kind, devices, distribution, initial=None):
         model = DDIM(_tiny_denoiser(), schedule=NoiseSchedule(num_timesteps=100), p_uncond=0.25,
                      ema_decay=0.9, seed=5)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
-        if initial is not None:
-            model.set_weights(initial)
         tracked = model.denoiser.weights + model.ema_denoiser.weights + [model.ema_updates]
-        start, before = model.get_weights(), _numpy(tracked)
-        history = model.fit(x, c, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    return start, before, _numpy(tracked), history.history, _replicas(scope)
+        result = _fit_tracked(model, tracked, (x, c), initial)
+    return (*result, _replicas(scope))
 
 
 def _vqvae(kind, devices, distribution, initial=None):
@@ -127,12 +121,21 @@ def _vqvae(kind, devices, distribution, initial=None):
         model = VQVAE(conv_encoder((8, 8, 1), 3, (4,)), conv_decoder((8, 8, 1), 3, 2, (4,)),
                       quantizer=quantizer)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
-        if initial is not None:
-            model.set_weights(initial)
         tracked = model.encoder.weights + model.decoder.weights + model.quantizer.weights
-        start, before = model.get_weights(), _numpy(tracked)
-        history = model.fit((x, c), batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    return start, before, _numpy(tracked), history.history, _replicas(scope)
+        result = _fit_tracked(model, tracked, ((x, c),), initial)
+    return (*result, _replicas(scope))
+
+
+def _fit_tracked(model, tracked, inputs, initial):
+    """Loads ``initial`` weights (if given) and fits one epoch on ``inputs``.
+
+    Returns ``(start weights, tracked values before, tracked values after, history)``.
+    """
+    if initial is not None:
+        model.set_weights(initial)
+    start, before = model.get_weights(), _numpy(tracked)
+    history = model.fit(*inputs, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    return start, before, _numpy(tracked), history.history
 
 
 def _replicas(scope):
