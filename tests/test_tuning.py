@@ -163,6 +163,9 @@ def test_cli_tune_writes_best_model_and_summary(kind, tmp_path):
     ("{not json", "must be a JSON object or a JSON file"),
     ("[4, 8]", "must be a JSON object"),
     ('{"hidden_dims": [4, 8]}', "hidden_dims"),
+    ('{"hidden_dim": [4, -8]}', "hidden_dim=-8"),
+    ('{"dropout": {"min": 0.0, "max": 2.0}}', "dropout=2.0"),
+    ('{"hidden_dim": []}', "Empty choice list"),
 ])
 def test_cli_tune_rejects_bad_space(space, message, tmp_path, capsys):
     from calozdc.cli import main as cli_main

@@ -109,6 +109,7 @@ def run(args):
                                 vc[:n_metric], shower_transform=shower_t,
                                 condition_transform=cond_t, space=space, seed=args.seed,
                                 epochs=args.epochs)
+    hypermodel.check_space()
     tuner = make_tuner(args.tuner, hypermodel, args.directory, args.family,
                        max_trials=args.max_trials, max_epochs=args.epochs, seed=args.seed,
                        overwrite=args.overwrite)

@@ -106,7 +106,8 @@ class FamilyHyperModel(keras_tuner.HyperModel):
         self.metric_conditions = np.asarray(metric_conditions, dtype="float32")
         self.shower_transform = shower_transform
         self.condition_transform = condition_transform
-        self.space = {**self.DEFAULT_SPACE, **(space or {})}
+        self.overrides = dict(space or {})
+        self.space = {**self.DEFAULT_SPACE, **self.overrides}
         self.metric_every = metric_every
         self.metric_seed = int(metric_seed)
         self.generate_kwargs = dict(generate_kwargs or {})
@@ -118,6 +119,36 @@ class FamilyHyperModel(keras_tuner.HyperModel):
     def values(self, hp):
         """Declare the search space in ``hp`` and return the sampled values."""
         return {name: register_hyperparameter(hp, name, spec) for name, spec in self.space.items()}
+
+    def check_space(self):
+        """Build a model for every value the caller's ``space`` gives (the rest at defaults).
+
+        A search samples values it may reach only after hours; this finds a value the
+        family's builder rejects (a negative width, an unknown schedule name ...) up front.
+        Ranges are checked at their ``min`` and ``max``. Costs one build per value.
+
+        Raises:
+            ValueError: naming the hyperparameter and value, with the builder's message.
+        """
+        base = keras_tuner.HyperParameters()
+        self.values(base)  # also rejects a malformed spec
+        for name, spec in self.overrides.items():
+            if isinstance(spec, (list, tuple)):
+                probes = list(spec)
+            elif isinstance(spec, dict):
+                probes = [spec["min"], spec["max"]]
+            else:
+                probes = [spec]
+            for value in probes:
+                hp = base.copy()
+                hp.values[name] = value
+                try:
+                    self.build(hp)
+                except Exception as err:  # any builder error becomes one clear message
+                    raise ValueError(
+                        f"The {self.family} builder rejects {name}={value!r} "
+                        f"({type(err).__name__}: {err}). Received: space={{{name!r}: {spec!r}}}"
+                    ) from None
 
     def options(self, values):
         """Builder options from the sampled ``values`` (default: the values themselves)."""
