@@ -44,8 +44,8 @@ def _scalars(log_dir, tag):
 def _fit_gan(log_dir, ratio=(1, 2), epochs=2, on_batch=False):
     g, d = dense_networks()
     gan = ConditionalGAN(g, d, LATENT, training_ratio=ratio, seed=0)
-    gan.compile(g_optimizer=keras.optimizers.Adam(CyclicLR(**G_SCHEDULE)),
-                d_optimizer=keras.optimizers.Adam(CyclicLR(**D_SCHEDULE)))
+    gan.compile(g_optimizer=keras.optimizers.Adam(CyclicLR(**G_SCHEDULE), name="g_adam"),
+                d_optimizer=keras.optimizers.Adam(CyclicLR(**D_SCHEDULE), name="d_adam"))
     x, p = data(16)
     cbs = [TrainingScalarsCallback(on_batch=on_batch),
            keras.callbacks.TensorBoard(log_dir, update_freq="batch" if on_batch else "epoch")]
@@ -77,7 +77,13 @@ def test_gan_learning_rates_follow_the_cyclic_schedules_in_tensorboard(tmp_path)
                                                                                     3, 4, 4]
     # the current rate equals the optimizer's own (Keras) reading after fit
     np.testing.assert_allclose(h["g_lr"][-1], float(gan.g_optimizer.learning_rate), rtol=1e-6)
-    assert "epoch_g_loss" in summary.read_events(log_dir)  # Keras' own scalars still written
+    events = summary.read_events(log_dir)
+    assert "epoch_g_loss" in events  # Keras' own scalars still written
+    # Keras' TensorBoard reads both rates through OptimizerPair.optimizers (not the pair's 0)
+    for name, prefix in (("g_adam", "g_"), ("d_adam", "d_")):
+        keras_lrs = [v for _, v in events[f"epoch_learning_rate_{name}"]]
+        np.testing.assert_allclose(keras_lrs, h[f"{prefix}lr"], rtol=1e-6)
+    assert "epoch_learning_rate" not in events
     assert "g_loss_scale" not in h  # float32: no loss scaling
 
 

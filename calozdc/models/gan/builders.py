@@ -28,11 +28,12 @@ def _networks(image_shape, condition_dim, latent_dim, hidden_dim, generator_vari
 
 def _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma):
     """Seed 000 "asymmetric" CyclicLR: one exp_range schedule per network."""
-    def make(max_lr):
+    def make(max_lr, network):
         return keras.optimizers.Adam(
-            CyclicLR(base_lr, max_lr, step_size, step_size, "exp_range", gamma), beta_1=0.5
+            CyclicLR(base_lr, max_lr, step_size, step_size, "exp_range", gamma), beta_1=0.5,
+            name=f"{network}_adam",
         )
-    return make(g_max_lr), make(d_max_lr)
+    return make(g_max_lr, "generator"), make(d_max_lr, "discriminator")
 
 
 def build_conditional_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,

@@ -13,6 +13,12 @@ class OptimizerPair(keras.optimizers.Optimizer):
     carried, saved and restored on every backend) while the model's train step applies each
     optimizer to its own network. It never applies gradients itself.
 
+    Keras' callbacks that understand several optimizers (``TensorBoard``'s learning-rate
+    scalars, ``LearningRateScheduler``, ``ReduceLROnPlateau``, ``SwapEMAWeights``) reach both
+    through :attr:`optimizers`; TensorBoard then writes ``learning_rate_<name>`` per optimizer,
+    so give the two distinct names (the calozdc builders use ``generator_adam`` and
+    ``discriminator_adam``). The pair's own ``learning_rate`` is a placeholder 0.
+
     Args:
         generator_optimizer: a :class:`keras.optimizers.Optimizer` for G (may be a
             ``LossScaleOptimizer``).
@@ -61,6 +67,11 @@ class OptimizerPair(keras.optimizers.Optimizer):
                 "OptimizerPair is built by its model with build_pair(generator_variables, "
                 "discriminator_variables); it cannot split a flat variable list."
             )
+
+    @property
+    def optimizers(self):
+        """``[generator_optimizer, discriminator_optimizer]`` (Keras' multi-optimizer hook)."""
+        return [self.generator_optimizer, self.discriminator_optimizer]
 
     @property
     def variables(self):
