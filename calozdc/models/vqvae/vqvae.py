@@ -145,6 +145,8 @@ class VQVAE(keras.Model):
     # -- forward ----------------------------------------------------------------------------
     def call(self, inputs, training=False):
         showers, conditions = unpack_pair(inputs)
+        # Un-jitted JAX fit passes numpy batches: the decoder must not get [tracer, ndarray].
+        conditions = ops.convert_to_tensor(conditions)
         latent = self.encoder(showers, training=training)
         q = self.quantizer(latent, training=training, return_dict=True)
         reconstruction = self.decoder([q["quantized"], conditions], training=training)
