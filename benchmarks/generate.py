@@ -26,7 +26,18 @@ Geant4-reference beam spread), trained longer, for a curve of a trained model:
     KERAS_BACKEND=tensorflow python benchmarks/generate.py --families ddim \
         --energy-range 10 200 --impact-halfwidth-mm 5 --angle-halfwidth-mrad 2 \
         --shower-transform fraction-log1p --widths 8 16 32 --embedding-dim 64 \
-        --learning-rate 2e-3 --cosine-decay --ema-decay 0.99 --train-batch-size 32 --n-train 6000 --epochs 6
+        --learning-rate 2e-3 --cosine-decay --ema-decay 0.99 --train-batch-size 32 \
+        --n-train 4000 --epochs 10 --steps 5 --save-model ddim.keras
+
+and, on an idle machine, the speed/fidelity curve of that model (same data options):
+
+    KERAS_BACKEND=tensorflow python benchmarks/generate.py --families ddim \
+        --energy-range 10 200 --impact-halfwidth-mm 5 --angle-halfwidth-mrad 2 \
+        --n-test 256 --batch-size 128 --load-model ddim.keras
+
+The floor is the W1 between the held-out showers and another real sample of the same size;
+that sample has other conditions (energies, impact points), while generated showers share the
+held-out ones, so a trained model can score below it.
 """
 
 import argparse
@@ -79,8 +90,17 @@ def parse_args(argv=None):
                         help="DDIM EMA decay (default 0.999)")
     parser.add_argument("--attention", action="store_true", help="U-Net attention (off)")
     parser.add_argument("--steps", type=int, nargs="+", default=[5, 10, 25, 50, 100])
+    parser.add_argument("--save-model", default=None, metavar="PATH",
+                        help="save the trained DDIM (.keras) for a later --load-model run")
+    parser.add_argument("--load-model", default=None, metavar="PATH",
+                        help="time and score this saved DDIM instead of training one (e.g. "
+                             "train under load, time on an idle machine)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.save_model and os.path.exists(args.save_model):
+        parser.error(f"--save-model exists (not overwritten). Received: {args.save_model}")
+    if args.load_model and not os.path.isfile(args.load_model):
+        parser.error(f"--load-model not found. Received: {args.load_model}")
     for name in ("n_generate", "batch_size", "n_train", "n_test", "epochs", "train_batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1. "
@@ -160,8 +180,8 @@ def bench_vq(args, geometry, data):
     ]
 
 
-def bench_ddim(args, geometry, train, test):
-    from calozdc import metrics
+def train_ddim(args, geometry, train):
+    """(model, info) of a DDIM trained as the arguments say."""
     from calozdc.models.registry import build_model
 
     shower_t, cond_t = _transforms(args)
@@ -181,10 +201,18 @@ def bench_ddim(args, geometry, train, test):
     start = time.perf_counter()
     history = model.fit(x, c, batch_size=args.train_batch_size, epochs=args.epochs, verbose=0)
     train_s = time.perf_counter() - start
+    if args.save_model:
+        model.save(args.save_model)
+    return model, {"loss": history.history["loss"][-1], "train_s": train_s}
+
+
+def bench_ddim(args, geometry, model, test, test_again):
+    """Per number of steps: (steps, showers/s, ms/shower, channel W1); and the floor."""
+    from calozdc import metrics
 
     real = test.showers
-    half = len(real) // 2
-    floor, _ = metrics.wasserstein_channels(real[:half], real[half:], geometry)
+    # Floor: an independent real sample of the same size (same sizes as the W1 column).
+    floor, _ = metrics.wasserstein_channels(real, test_again.showers, geometry)
     rows = []
     warmup = test.conditions[: args.batch_size]  # one batch: the shape every call compiles
     for steps in args.steps:
@@ -195,13 +223,7 @@ def bench_ddim(args, geometry, train, test):
         seconds = time.perf_counter() - start
         w1, _ = metrics.wasserstein_channels(real, generated, geometry)
         rows.append((steps, len(generated) / seconds, 1e3 * seconds / len(generated), w1))
-    info = {
-        "parameters": model.denoiser.count_params(),
-        "loss": history.history["loss"][-1],
-        "train_s": train_s,
-        "floor": floor,
-    }
-    return rows, info
+    return rows, {"parameters": model.denoiser.count_params(), "floor": floor}
 
 
 def main(argv=None):
@@ -219,9 +241,17 @@ def main(argv=None):
         if "vqvae" in args.families:
             speed_rows += bench_vq(args, geometry, data)
     if "ddim" in args.families:
-        train = _simulate(args, args.n_train, args.seed)
+        if args.load_model:
+            import calozdc.models  # noqa: F401 (registers the classes with Keras)
+
+            model = keras.saving.load_model(args.load_model)
+            ddim_info = {"loaded": args.load_model}
+        else:
+            model, ddim_info = train_ddim(args, geometry, _simulate(args, args.n_train, args.seed))
         test = _simulate(args, args.n_test, args.seed + 1)
-        ddim_rows, ddim_info = bench_ddim(args, geometry, train, test)
+        test_again = _simulate(args, args.n_test, args.seed + 2)
+        ddim_rows, info = bench_ddim(args, geometry, model, test, test_again)
+        ddim_info.update(info)
 
     print("## Generation speed\n")
     print(f"- command: `KERAS_BACKEND={keras.backend.backend()} "
@@ -247,17 +277,20 @@ def main(argv=None):
             print(f"| {family} | {what} | {n} | {n / seconds:.1f} | {1e3 * seconds / n:.2f} |")
         print()
     if ddim_rows:
-        print(f"DDIM: U-Net widths={tuple(args.widths)}, blocks_per_level="
-              f"{args.blocks_per_level}, attention={args.attention}, "
-              f"{ddim_info['parameters']:,} parameters; shower transform "
-              f"{args.shower_transform} (Log1p scale {args.log_scale:g}); Adam "
-              f"{args.learning_rate:g}{' cosine-decayed' if args.cosine_decay else ''}, "
-              f"batch {args.train_batch_size}, EMA {args.ema_decay:g}; "
-              f"trained {args.epochs} epochs on {args.n_train} showers "
-              f"({ddim_info['train_s']:.0f} s, final loss {ddim_info['loss']:.4f}); "
-              f"W1 on {args.n_test} "
-              f"held-out showers (eta=0, EMA weights); real-vs-real floor "
-              f"(two halves) {ddim_info['floor']:.3f}\n")
+        if "loaded" in ddim_info:
+            trained = f"DDIM loaded from {ddim_info['loaded']}, {ddim_info['parameters']:,} parameters"
+        else:
+            trained = (f"DDIM: U-Net widths={tuple(args.widths)}, blocks_per_level="
+                       f"{args.blocks_per_level}, attention={args.attention}, "
+                       f"{ddim_info['parameters']:,} parameters; shower transform "
+                       f"{args.shower_transform} (Log1p scale {args.log_scale:g}); Adam "
+                       f"{args.learning_rate:g}{' cosine-decayed' if args.cosine_decay else ''}, "
+                       f"batch {args.train_batch_size}, EMA {args.ema_decay:g}; "
+                       f"trained {args.epochs} epochs on {args.n_train} showers "
+                       f"({ddim_info['train_s']:.0f} s, final loss {ddim_info['loss']:.4f})")
+        print(f"{trained}; W1 on {args.n_test} held-out showers (eta=0, EMA weights); "
+              f"real-vs-real floor (another {args.n_test} real showers) "
+              f"{ddim_info['floor']:.3f}\n")
         print("| steps | showers / s | ms / shower | channel W1 |")
         print("|---:|---:|---:|---:|")
         for steps, rate, ms, w1 in ddim_rows:
