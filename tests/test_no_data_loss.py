@@ -30,10 +30,13 @@ def _bytes(path):
 
 
 def _crash_half_way(monkeypatch, exc):
-    """Make the HDF5 writer fail after the showers are written, before the conditions."""
+    """Make the HDF5 writers fail after the showers dataset is made, before the conditions.
+
+    (Every writer, the in-memory and the streamed ``save_simulation``, creates them there.)
+    """
     def fail(*args, **kwargs):
         raise exc
-    monkeypatch.setattr(io, "_write_extras", fail)
+    monkeypatch.setattr(io, "_create_extras", fail)
 
 
 @pytest.mark.parametrize("fmt", ["calozdc", "calochallenge"])

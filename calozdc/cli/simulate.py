@@ -36,7 +36,7 @@ def register(subparsers):
 
 
 def run(args):
-    from calozdc.data import get_geometry, io, simulate  # noqa: PLC0415
+    from calozdc.data import get_geometry, io  # noqa: PLC0415
 
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(
@@ -44,13 +44,13 @@ def run(args):
         )
     kwargs = {} if args.n_layers is None else {"n_layers": args.n_layers}
     geometry = get_geometry(args.geometry, **kwargs)
-    ds = simulate(
-        geometry, args.n, seed=args.seed, particles=args.particles,
-        energy_range=args.energy_range, impact_halfwidth_mm=args.impact_halfwidth_mm,
+    # streamed chunk by chunk into the file: memory does not grow with --n
+    io.save_simulation(
+        args.output, geometry, args.n, overwrite=args.overwrite, seed=args.seed,
+        particles=args.particles, energy_range=args.energy_range,
+        impact_halfwidth_mm=args.impact_halfwidth_mm,
         angle_halfwidth_mrad=args.angle_halfwidth_mrad, response=args.response,
-        impact_point_mm=args.impact_point_mm,
-        workers=args.workers, verbose=not args.quiet,
+        impact_point_mm=args.impact_point_mm, workers=args.workers, verbose=not args.quiet,
     )
-    io.save(ds, args.output, overwrite=args.overwrite)
     if not args.quiet:
-        print(f"wrote {len(ds)} {geometry.name} showers to {args.output}")
+        print(f"wrote {args.n} {geometry.name} showers to {args.output}")

@@ -35,6 +35,7 @@ References:
     ALICE ZDC data: J. Dubiński et al., arXiv:2407.16704 and github.com/m-wojnar/zdc.
 """
 
+import contextlib
 import json
 import os
 import zipfile
@@ -43,7 +44,7 @@ import h5py
 import numpy as np
 
 from calozdc.data.atomic import atomic_path
-from calozdc.data.dataset import ShowerDataset, _H5ShowerSource
+from calozdc.data.dataset import ShowerDataset, _check_values, _H5ShowerSource
 from calozdc.data.geometry import ZN44_CONDITION_NAMES, get_geometry
 from calozdc.data.particles import PARTICLES, get_particle
 from calozdc.version import FORMAT_VERSIONS, __version__, check_compatible
@@ -178,6 +179,49 @@ def save(dataset, path, format="calozdc", overwrite=False):
                 _write_calozdc(dataset, f)
             else:
                 _write_calochallenge(dataset, f)
+    return path
+
+
+def save_simulation(path, geometry, n, overwrite=False, **simulate_kwargs):
+    """Simulate showers straight into a calozdc HDF5 file, chunk by chunk.
+
+    Same file contents as ``save(simulate(geometry, n, **simulate_kwargs), path)`` (datasets,
+    dtypes, chunking, compression, attributes), but memory stays flat in ``n``: the chunks of
+    :func:`~calozdc.data.simulate.iter_simulate` are written as they come. Showers are
+    stored as int32 for photon counts (zn44 default response), else float32.
+
+    Args:
+        path: output file (written atomically).
+        geometry: ``"zn44"``, ``"ecal20"`` or a :class:`~calozdc.data.Geometry`.
+        n: number of showers (> 0).
+        overwrite: replace an existing file.
+        **simulate_kwargs: the other arguments of :func:`~calozdc.data.simulate` (``seed``,
+            ``particles``, ``energy_range``, ``response``, ``workers``, ``verbose`` ...).
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        ValueError: invalid simulation arguments (as :func:`~calozdc.data.simulate`); no file
+            is left behind.
+
+    Example:
+
+    >>> save_simulation("zn.h5", "zn44", 10_000, seed=0)  # doctest: +SKIP
+    'zn.h5'
+    """
+    from calozdc.data.simulate import _validate_n, iter_simulate, simulation_metadata  # noqa: PLC0415
+
+    geometry = get_geometry(geometry)
+    n = _validate_n(n)
+    path = os.fspath(path)
+    metadata = simulation_metadata(geometry, simulate_kwargs.get("seed"), simulate_kwargs.get("response"))
+    # the other arguments are checked at the first chunk; an error removes the temporary file
+    with contextlib.closing(iter_simulate(geometry, n, **simulate_kwargs)) as chunks, \
+            atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        _write_calozdc_chunks(f, chunks, n, geometry, metadata,
+                              integer=metadata["response_unit"] == "photons")
     return path
 
 
@@ -420,50 +464,97 @@ def _load_calozdc(f, path, geometry, grid_shape, lazy):
     )
 
 
+def _integer_array(x):
+    """Whether every value of ``x`` is an integer that fits int32."""
+    return not (np.any(x != np.round(x)) or (x.size and x.max() >= 2**31))
+
+
 def _integer_valued(dataset):
-    for _, _, chunk in dataset.iter_chunks():
-        if np.any(chunk != np.round(chunk)) or (chunk.size and chunk.max() >= 2**31):
-            return False
-    return True
+    return all(_integer_array(chunk) for _, _, chunk in dataset.iter_chunks())
 
 
-def _write_showers(dataset, f, flat, dtype, attrs):
-    n = len(dataset)
-    h, w, _ = dataset.shower_shape
+def _create_showers(f, n, grid, flat, dtype):
+    h, w = grid
     shape = (n, h * w) if flat else (n, h, w)
     row_bytes = 4 * h * w
     # Chunks of ~16 KiB along N: a shuffled lazy read decompresses whole chunks, so small
     # chunks keep random access cheap (zn44: 2 showers per chunk) at a small cost in size.
     chunk_rows = int(max(1, min(n, 2**14 // row_bytes)))
-    out = f.create_dataset(
+    return f.create_dataset(
         "showers", shape=shape, dtype=dtype, chunks=(chunk_rows,) + shape[1:],
         compression="gzip", compression_opts=4, shuffle=True,
     )
+
+
+def _write_showers(dataset, f, flat, dtype, attrs):
+    out = _create_showers(f, len(dataset), dataset.shower_shape[:2], flat, dtype)
     for start, stop, chunk in dataset.iter_chunks():
-        out[start:stop] = chunk.reshape((stop - start,) + shape[1:]).astype(dtype)
+        out[start:stop] = chunk.reshape((stop - start,) + out.shape[1:]).astype(dtype)
     out.attrs.update(attrs)
 
 
+def _create_extras(f, n, condition_names, pdg=True, n_layers=None):
+    """Empty ``conditions`` (with ``columns``), ``pdg`` and ``layers`` datasets, by name."""
+    out = {"conditions": f.create_dataset("conditions", shape=(n, len(condition_names)),
+                                          dtype=np.float32, compression="gzip")}
+    out["conditions"].attrs["columns"] = _to_json(list(condition_names))
+    if pdg:
+        out["pdg"] = f.create_dataset("pdg", shape=(n,), dtype=np.int64, compression="gzip")
+    if n_layers is not None:
+        out["layers"] = f.create_dataset("layers", shape=(n, n_layers), dtype=np.float32,
+                                         compression="gzip")
+    return out
+
+
 def _write_extras(dataset, f):
-    cond = f.create_dataset("conditions", data=dataset.conditions, compression="gzip")
-    cond.attrs["columns"] = _to_json(list(dataset.condition_names))
-    if dataset.pdg is not None:
-        f.create_dataset("pdg", data=dataset.pdg.astype(np.int64), compression="gzip")
-    if dataset.layers is not None:
-        f.create_dataset("layers", data=dataset.layers, compression="gzip")
-    return cond
+    layers = dataset.layers
+    out = _create_extras(f, len(dataset), dataset.condition_names, dataset.pdg is not None,
+                         None if layers is None else layers.shape[1])
+    for key, column in out.items():
+        column[...] = getattr(dataset, key)
+    return out["conditions"]
 
 
-def _write_calozdc(dataset, f):
+def _write_header(f, geometry, metadata):
     f.attrs["format"] = "calozdc"
     f.attrs["calozdc_version"] = __version__
     f.attrs["format_version"] = FORMAT_VERSIONS["hdf5"]
-    geometry = dataset.geometry.get_config() if dataset.geometry is not None else None
-    f.attrs["geometry"] = _to_json(geometry)
-    f.attrs["metadata"] = _to_json(dataset.metadata)
+    f.attrs["geometry"] = _to_json(geometry.get_config() if geometry is not None else None)
+    f.attrs["metadata"] = _to_json(metadata)
+
+
+def _write_calozdc(dataset, f):
+    _write_header(f, dataset.geometry, dataset.metadata)
     dtype = np.int32 if _integer_valued(dataset) else np.float32
     _write_showers(dataset, f, flat=False, dtype=dtype, attrs={})
     _write_extras(dataset, f)
+
+
+def _write_calozdc_chunks(f, chunks, n, geometry, metadata, integer):
+    """Write the calozdc layout of ``n`` showers from :func:`iter_simulate`-style chunks.
+
+    Only one chunk is held at a time; ``integer`` stores the showers as int32 (each chunk is
+    checked to hold integers).
+    """
+    _write_header(f, geometry, metadata)
+    dtype = np.int32 if integer else np.float32
+    showers = _create_showers(f, n, geometry.shape, flat=False, dtype=dtype)
+    extras = _create_extras(f, n, geometry.condition_names, pdg=True, n_layers=geometry.n_layers)
+    start = 0
+    for chunk in chunks:
+        stop = start + len(chunk["showers"])
+        if stop > n:
+            raise ValueError(f"the chunks hold more than n={n} showers")
+        for key in ("showers", *extras):
+            _check_values(chunk[key], key, non_negative=key == "showers")
+        if integer and not _integer_array(chunk["showers"]):
+            raise ValueError(f"showers {start}-{stop} are not integer counts, cannot store them as int32")
+        showers[start:stop] = chunk["showers"].astype(dtype)
+        for key, column in extras.items():
+            column[start:stop] = chunk[key]
+        start = stop
+    if start != n:
+        raise ValueError(f"the chunks hold {start} showers, expected n={n}")
 
 
 # -- CaloChallenge format -------------------------------------------------------------------

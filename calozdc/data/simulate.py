@@ -521,7 +521,6 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
 
     geometry = get_geometry(geometry)
     n = _validate_n(n)
-    photons = geometry.integer_response and response != "energy"
     h, w = geometry.shape
     showers = np.empty((n, h, w), np.float32)
     layers = np.empty((n, geometry.n_layers), np.float32)
@@ -539,10 +538,21 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
     return ShowerDataset(
         showers, conditions, pdg=pdg, layers=layers,
         condition_names=list(geometry.condition_names), geometry=geometry,
-        metadata={
-            "generator": "calozdc.simulate",
-            "seed": None if seed is None else int(seed),
-            "energy_unit": geometry.energy_unit,
-            "response_unit": "photons" if photons else "MeV",
-        },
+        metadata=simulation_metadata(geometry, seed, response),
     )
+
+
+def simulation_metadata(geometry, seed=None, response=None):
+    """The ``metadata`` dict of :func:`simulate`'s dataset (also written by ``io.save_simulation``).
+
+    ``response_unit`` is ``"photons"`` (integer counts) for a counting geometry unless
+    ``response="energy"``, else ``"MeV"``.
+    """
+    geometry = get_geometry(geometry)
+    photons = geometry.integer_response and response != "energy"
+    return {
+        "generator": "calozdc.simulate",
+        "seed": None if seed is None else int(seed),
+        "energy_unit": geometry.energy_unit,
+        "response_unit": "photons" if photons else "MeV",
+    }
