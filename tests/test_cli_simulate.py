@@ -186,3 +186,11 @@ def test_save_simulation_failure_mid_way_leaves_no_file(tmp_path, monkeypatch, f
                             overwrite=overwrite)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.h5"]  # no new.h5, no *.tmp-*
     assert old.read_bytes() == before
+
+
+def test_save_simulation_without_seed_records_a_reproducing_seed(tmp_path):
+    path = save_simulation(tmp_path / "a.h5", "ecal20", 50)
+    first = load(path)
+    seed = first.metadata["seed"]
+    assert isinstance(seed, int) and seed >= 0
+    np.testing.assert_array_equal(simulate("ecal20", 50, seed=seed).showers, first.showers)

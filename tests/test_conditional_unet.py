@@ -83,6 +83,25 @@ def test_config_round_trip_rebuilds_same_architecture():
     assert "mid_attention_mha" not in [layer.name for layer in clone.layers]
 
 
+def test_seeded_dropout_masks_repeat_for_a_seed_and_differ_between_blocks():
+    def dropout_outputs(seed):
+        unet = ConditionalUNet((8, 8, 1), 2, attention=False, dropout=0.5, seed=seed, **TINY)
+        assert unet.get_config()["seed"] == seed
+        drops = [layer for layer in unet.layers if layer.name.endswith("_dropout")]
+        ones = ops.ones((2, 4, 4, 4))
+        return [_np(layer(ones, training=True)) for layer in drops]
+
+    first, again, other = dropout_outputs(11), dropout_outputs(11), dropout_outputs(12)
+    assert len(first) == 8  # one per residual block: 3 down, 2 middle, 3 up
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))
+    # each block draws its own mask (seed + i), not one repeated mask
+    assert not np.array_equal(first[0] == 0, first[1] == 0)
+    for mask in first:
+        assert 0.3 < np.mean(mask == 0) < 0.7
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -94,6 +113,8 @@ def test_config_round_trip_rebuilds_same_architecture():
         ({"attention_heads": 3}, "attention_heads"),
         ({"blocks_per_level": 0}, "blocks_per_level"),
         ({"dropout": 1.0}, "dropout"),
+        ({"seed": -3}, "seed=-3"),
+        ({"seed": 1.5}, "seed=1.5"),
     ],
 )
 def test_invalid_arguments_name_the_value(kwargs, name):

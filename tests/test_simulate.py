@@ -61,6 +61,22 @@ def test_same_seed_same_showers_any_worker_count():
     assert not np.array_equal(a.showers, c.showers)
 
 
+def test_unseeded_simulation_records_the_seed_that_reproduces_it():
+    a = simulate("zn44", 300)
+    b = simulate("zn44", 300)
+    seed = a.metadata["seed"]
+    assert isinstance(seed, int) and seed >= 0 and seed != b.metadata["seed"]
+    again = simulate("zn44", 300, seed=seed)
+    np.testing.assert_array_equal(again.showers, a.showers)
+    np.testing.assert_array_equal(again.conditions, a.conditions)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True])
+def test_bad_seed_names_the_value(seed):
+    with pytest.raises(ValueError, match=f"seed={seed!r}"):
+        simulate("zn44", 10, seed=seed)
+
+
 def test_alice_like_particle_mix_is_imbalanced():
     ds = simulate("zn44", 5000, seed=2)
     frac = {pdg: np.mean(ds.pdg == pdg) for pdg in (22, 2112, 2212)}

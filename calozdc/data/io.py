@@ -211,12 +211,18 @@ def save_simulation(path, geometry, n, overwrite=False, **simulate_kwargs):
     >>> save_simulation("zn.h5", "zn44", 10_000, seed=0)  # doctest: +SKIP
     'zn.h5'
     """
-    from calozdc.data.simulate import _validate_n, iter_simulate, simulation_metadata  # noqa: PLC0415
+    from calozdc.data.simulate import (  # noqa: PLC0415
+        _validate_n,
+        iter_simulate,
+        resolve_seed,
+        simulation_metadata,
+    )
 
     geometry = get_geometry(geometry)
     n = _validate_n(n)
     path = os.fspath(path)
-    metadata = simulation_metadata(geometry, simulate_kwargs.get("seed"), simulate_kwargs.get("response"))
+    simulate_kwargs["seed"] = resolve_seed(simulate_kwargs.get("seed"))
+    metadata = simulation_metadata(geometry, simulate_kwargs["seed"], simulate_kwargs.get("response"))
     # the other arguments are checked at the first chunk; an error removes the temporary file
     with contextlib.closing(iter_simulate(geometry, n, **simulate_kwargs)) as chunks, \
             atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:

@@ -449,8 +449,7 @@ def iter_simulate(geometry, n, seed=None, particles=None, energy_range=None,
     n = _validate_n(n)
     if int(workers) < 1:
         raise ValueError(f"`workers` must be >= 1. Received: workers={workers}")
-    if seed is None:
-        seed = np.random.SeedSequence().entropy
+    seed = resolve_seed(seed)
     cfg = _Config(geometry, particles, energy_range, impact_halfwidth_mm,
                   angle_halfwidth_mrad, response, geometry_model(geometry.name),
                   impact_point_mm)
@@ -521,6 +520,7 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
 
     geometry = get_geometry(geometry)
     n = _validate_n(n)
+    seed = resolve_seed(seed)  # recorded in the metadata even when drawn here
     h, w = geometry.shape
     showers = np.empty((n, h, w), np.float32)
     layers = np.empty((n, geometry.n_layers), np.float32)
@@ -540,6 +540,19 @@ def simulate(geometry, n, seed=None, particles=None, energy_range=None,
         condition_names=list(geometry.condition_names), geometry=geometry,
         metadata=simulation_metadata(geometry, seed, response),
     )
+
+
+def resolve_seed(seed):
+    """``seed`` as a non-negative int; ``None`` draws a fresh one from OS entropy.
+
+    The drawn seed is recorded in the dataset's metadata, so any simulated file can be
+    reproduced exactly.
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")
+    return int(seed)
 
 
 def simulation_metadata(geometry, seed=None, response=None):

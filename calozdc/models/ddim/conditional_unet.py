@@ -1,5 +1,7 @@
 """Conditional U-Net denoiser for calorimeter showers."""
 
+import itertools
+
 import keras
 from keras import layers, ops
 
@@ -9,7 +11,7 @@ from calozdc.layers.sinusoidal_embedding import SinusoidalEmbedding
 DENOISER_INPUTS = ("noisy_showers", "timesteps", "conditions", "condition_mask")
 
 
-def _residual_block(x, emb, width, groups, dropout, name):
+def _residual_block(x, emb, width, groups, dropout, name, seed=None):
     """GroupNorm-SiLU-Conv twice, FiLM-modulated by ``emb``, with a residual path."""
     h = layers.GroupNormalization(groups, name=f"{name}_norm1")(x)
     h = layers.Activation("silu", name=f"{name}_act1")(h)
@@ -22,7 +24,7 @@ def _residual_block(x, emb, width, groups, dropout, name):
     h = h * (1.0 + scale) + shift
     h = layers.Activation("silu", name=f"{name}_act2")(h)
     if dropout > 0:
-        h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
+        h = layers.Dropout(dropout, seed=seed, name=f"{name}_dropout")(h)
     h = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv2")(h)
     if x.shape[-1] != width:
         x = layers.Conv2D(width, 1, name=f"{name}_skip")(x)
@@ -69,6 +71,8 @@ class ConditionalUNet(keras.Model):
         attention_heads: number of attention heads (must divide ``widths[-1]``).
         groups: GroupNormalization groups (must divide every width).
         dropout: dropout rate inside the residual blocks.
+        seed: seed of the dropout masks (block ``i`` uses ``seed + i``); None: unseeded
+            (then ``keras.utils.set_random_seed`` decides).
         **kwargs: standard `keras.Model` arguments (``name``, ``dtype``...).
 
     Call arguments:
@@ -105,6 +109,7 @@ class ConditionalUNet(keras.Model):
         attention_heads=4,
         groups=8,
         dropout=0.0,
+        seed=None,
         **kwargs,
     ):
         image_shape = tuple(int(s) for s in image_shape)
@@ -135,6 +140,8 @@ class ConditionalUNet(keras.Model):
                 "`attention_heads` must divide widths[-1]. Received: "
                 f"attention_heads={attention_heads}, widths={widths}"
             )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         condition_dim, blocks_per_level = int(condition_dim), int(blocks_per_level)
@@ -166,24 +173,30 @@ class ConditionalUNet(keras.Model):
         if pad_h or pad_w:
             x = layers.ZeroPadding2D(pads, name="pad")(x)
         x = layers.Conv2D(widths[0], 3, padding="same", name="stem")(x)
+        block_seeds = itertools.count(0)
+
+        def residual(x, width, name):
+            block_seed = None if seed is None else seed + next(block_seeds)
+            return _residual_block(x, emb, width, groups, dropout, name, block_seed)
+
         skips = []
         for level, width in enumerate(widths):
             for block in range(blocks_per_level):
-                x = _residual_block(x, emb, width, groups, dropout, f"down{level}_block{block}")
+                x = residual(x, width, f"down{level}_block{block}")
                 skips.append(x)
             if level < len(widths) - 1:
                 x = layers.Conv2D(
                     width, 3, strides=2, padding="same", name=f"down{level}_downsample"
                 )(x)
-        x = _residual_block(x, emb, widths[-1], groups, dropout, "mid_block0")
+        x = residual(x, widths[-1], "mid_block0")
         if attention:
             x = _attention_block(x, attention_heads, groups, "mid_attention")
-        x = _residual_block(x, emb, widths[-1], groups, dropout, "mid_block1")
+        x = residual(x, widths[-1], "mid_block1")
         for level in reversed(range(len(widths))):
             width = widths[level]
             for block in range(blocks_per_level):
                 x = layers.Concatenate(name=f"up{level}_skip{block}")([x, skips.pop()])
-                x = _residual_block(x, emb, width, groups, dropout, f"up{level}_block{block}")
+                x = residual(x, width, f"up{level}_block{block}")
             if level > 0:
                 x = layers.UpSampling2D(2, name=f"up{level}_upsample")(x)
                 x = layers.Conv2D(widths[level - 1], 3, padding="same", name=f"up{level}_conv")(x)
@@ -208,6 +221,7 @@ class ConditionalUNet(keras.Model):
         self.attention_heads = attention_heads
         self.groups = groups
         self.dropout = float(dropout)
+        self.seed = seed
 
     def get_config(self):
         return {
@@ -222,6 +236,7 @@ class ConditionalUNet(keras.Model):
             "attention_heads": self.attention_heads,
             "groups": self.groups,
             "dropout": self.dropout,
+            "seed": self.seed,
         }
 
     @classmethod

@@ -47,7 +47,7 @@ def build_ddim(
         widths, blocks_per_level, embedding_dim, attention, dropout: U-Net arguments.
         schedule: ``"cosine"`` or ``"linear"``; ``num_timesteps``: ``T``.
         prediction_type, p_uncond, ema_decay, shower_transform, condition_transform, seed:
-            :class:`DDIM` arguments.
+            :class:`DDIM` arguments (``seed + 1000`` seeds the U-Net's dropout masks).
         learning_rate: Adam learning rate.
 
     Returns:
@@ -61,6 +61,8 @@ def build_ddim(
         embedding_dim=embedding_dim,
         attention=attention,
         dropout=dropout,
+        # offset: the dropout streams must not repeat the DDIM's noise stream (same seed)
+        seed=None if seed is None else seed + 1000,
     )
     model = DDIM(
         unet,
