@@ -45,7 +45,7 @@ def _assert_same_training(result):
     # Training moved the weights (else equality would be empty) ...
     assert result["max_weight_change"] > 1e-3
     # ... by the same amount on 8 devices as on one (allclose: |a-b| <= atol + rtol|b|).
-    assert result["worst_violation"] <= 0.0, result["worst_violation"]
+    assert result["worst_violation"] <= 0.0, (result["worst_violation"], result["outside_tolerance"])
     single, parallel = result["logs_single"], result["logs_parallel"]
     assert sorted(single) == sorted(parallel)
     for name in single:

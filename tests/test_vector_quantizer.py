@@ -69,6 +69,21 @@ def test_no_update_without_training():
     np.testing.assert_allclose(_np(out["quantized"]), codes[idx], atol=1e-6)
 
 
+def test_codes_restarted_together_get_distinct_encoder_outputs():
+    k, d = 16, 3
+    vq = VectorQuantizerEMA(k, d, decay=0.9, l2_normalize=True, restart_after=1, seed=5)
+    vq.build((None, d))
+    x = np.random.default_rng(1).normal(size=(40, d)).astype("float32")
+    # all codes far from the data but one: 15 codes restart in the first step
+    codes = np.tile(np.array([[0.0, 0.0, 1.0]], "float32"), (k, 1))
+    vq.codebook.assign(codes)
+    vq.ema_sum.assign(codes)
+    x[:, 2] = -np.abs(x[:, 2])
+    vq(x, training=True)
+    new = _np(vq.codebook.value)
+    assert len({tuple(np.round(c, 5)) for c in new}) == k  # no twins
+
+
 def test_dead_codes_are_restarted_from_encoder_outputs():
     k, d = 8, 2
     vq = VectorQuantizerEMA(k, d, decay=0.5, l2_normalize=False, restart_after=2, seed=3)
@@ -82,8 +97,13 @@ def test_dead_codes_are_restarted_from_encoder_outputs():
     np.testing.assert_array_equal(_np(vq.unused_steps.value), [0] + [1] * (k - 1))
     vq(x, training=True)  # unused twice -> restarted at rows of this batch
     new = _np(vq.codebook.value)
+    rows = []
     for i in range(1, k):
-        assert np.min(np.abs(x - new[i]).max(axis=1)) < 1e-6, (i, new[i])
+        distances = np.abs(x - new[i]).max(axis=1)
+        assert np.min(distances) < 1e-6, (i, new[i])
+        rows.append(int(np.argmin(distances)))
+    # 7 codes restarted from 5 rows: every row used once before any repeats
+    assert sorted(set(rows)) == list(range(5)) and len(rows) == k - 1
     np.testing.assert_array_equal(_np(vq.unused_steps.value), np.zeros(k))
     np.testing.assert_array_equal(_np(vq.ema_count.value)[1:], np.ones(k - 1))
     np.testing.assert_allclose(_np(vq.ema_sum.value)[1:], new[1:])

@@ -32,6 +32,9 @@ class VectorQuantizerEMA(keras.layers.Layer):
     * ``restart_after=k``: a code that received no input for ``k`` consecutive training
       steps is restarted at a random encoder output of the current batch (the most recent
       outputs), with ``N_k = 1``, ``m_k = e_k`` (Dhariwal et al. 2020, Jukebox, sec. 2.2).
+      Codes restarted together get distinct outputs (a random permutation of the batch's
+      rows; repeats only when the batch has fewer rows than codes): twin codes would split
+      their inputs by index alone and one of them would die again.
 
     The output uses the straight-through estimator ``z + stop_gradient(e − z)`` so the
     encoder receives the decoder's gradient (van den Oord et al. 2017, sec. 3.2), and the
@@ -205,8 +208,9 @@ class VectorQuantizerEMA(keras.layers.Layer):
         if self.restart_after is not None:
             dead = unused >= float(self.restart_after)
             n = ops.shape(flat)[0]
-            u = keras.random.uniform((self.num_codes,), seed=self.seed_generator)
-            pick = ops.minimum(ops.cast(ops.floor(u * ops.cast(n, "float32")), "int32"), n - 1)
+            # the first K rows of a random permutation of the n rows (cycled if n < K)
+            order = ops.argsort(keras.random.uniform((n,), seed=self.seed_generator))
+            pick = ops.take(order, ops.arange(self.num_codes) % n, axis=0)
             fresh = ops.take(flat, pick, axis=0)
             dead_col = dead[:, None]
             codes = ops.where(dead_col, fresh, codes)
