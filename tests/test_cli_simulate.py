@@ -1,6 +1,8 @@
 """`calozdc simulate` end to end: output file, reproducibility, refusal to overwrite, errors."""
 
 import importlib
+import subprocess
+import sys
 import tracemalloc
 
 import h5py
@@ -194,3 +196,37 @@ def test_save_simulation_without_seed_records_a_reproducing_seed(tmp_path):
     seed = first.metadata["seed"]
     assert isinstance(seed, int) and seed >= 0
     np.testing.assert_array_equal(simulate("ecal20", 50, seed=seed).showers, first.showers)
+
+
+def test_help_and_simulate_start_without_loading_a_framework(tmp_path):
+    # A fresh interpreter: the test session itself has Keras loaded.
+    code = (
+        "import sys\n"
+        "from calozdc.cli.main import main\n"
+        f"main(['simulate', 'ecal20', '-n', '20', '-o', {str(tmp_path / 'e.h5')!r}, '-q'])\n"
+        "print(sorted(m for m in ('keras', 'keras_tuner', 'jax', 'tensorflow', 'torch')"
+        " if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert len(load(tmp_path / "e.h5")) == 20
+
+
+def test_cli_family_and_tuner_names_match_the_registries():
+    from calozdc.cli.main import build_parser
+    from calozdc.models.registry import get_builder
+    from calozdc.names import TUNERS, available_families
+    from calozdc.tuning import HYPERMODELS
+
+    assert sorted(HYPERMODELS) == available_families()
+    assert all(callable(get_builder(family)) for family in available_families())
+    parser = build_parser()
+    for family in available_families():
+        assert parser.parse_args(["train", family]).family == family
+        for tuner in TUNERS:
+            args = parser.parse_args(["tune", family, "--data", "x.h5", "--tuner", tuner])
+            assert (args.family, args.tuner) == (family, tuner)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tune", "gan", "--data", "x.h5", "--tuner", "grid"])

@@ -61,6 +61,14 @@ def test_same_seed_same_showers_any_worker_count():
     assert not np.array_equal(a.showers, c.showers)
 
 
+def test_workers_are_spawned_once_a_threaded_framework_is_loaded():
+    import keras  # noqa: F401 (loads the backend: jax, tensorflow or torch)
+
+    from calozdc.data.simulate import _pool_context
+
+    assert _pool_context().get_start_method() == "spawn"
+
+
 def test_unseeded_simulation_records_the_seed_that_reproduces_it():
     a = simulate("zn44", 300)
     b = simulate("zn44", 300)

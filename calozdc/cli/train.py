@@ -49,7 +49,7 @@ extra_callbacks = []
 
 def register(subparsers):
     from calozdc.data.builtin import DEFAULT_BUILTIN_SHOWERS
-    from calozdc.models.registry import available_families
+    from calozdc.names import available_families
 
     p = subparsers.add_parser(
         "train", help="train a generative model family (built-in showers or a shower file)",

@@ -11,7 +11,7 @@ import tempfile
 
 
 def register(subparsers):
-    from calozdc.tuning import HYPERMODELS, TUNERS
+    from calozdc.names import TUNERS, available_families
 
     p = subparsers.add_parser(
         "tune", help="search hyperparameters of a model family (KerasTuner)",
@@ -19,7 +19,7 @@ def register(subparsers):
                     "val_channel_w1 (channel-sum Wasserstein-1 of generated vs validation "
                     "showers). Resumes from --directory.",
     )
-    p.add_argument("family", choices=sorted(HYPERMODELS), help="model family")
+    p.add_argument("family", choices=available_families(), help="model family")
     p.add_argument("--data", required=True, help="shower file")
     p.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
     p.add_argument("--tuner", choices=TUNERS, default="random", help="search (default random)")

@@ -3,23 +3,16 @@
 A builder has the signature ``builder(geometry, condition_dim, *, shower_transform=None,
 condition_transform=None, seed=None, epochs=None?, **options) -> compiled keras.Model`` with a
 ``generate(conditions, seed=None, batch_size=...)`` method; the CLI's ``calozdc train FAMILY``
-calls it with the geometry of the data and the fitted transforms. Add a family with one line.
+calls it with the geometry of the data and the fitted transforms. Add a family with one line
+in :data:`calozdc.names.FAMILIES` (framework-free, read by the command line's parser).
 """
 
 import importlib
 import inspect
 
-FAMILIES = {
-    "gan": "calozdc.models.gan.builders:build_conditional_gan",
-    "twostep": "calozdc.models.gan.builders:build_two_step_gan",
-    "vqvae": "calozdc.models.vqvae.presets:build_vq_generator",
-    "ddim": "calozdc.models.ddim.presets:build_ddim",
-}
+from calozdc.names import FAMILIES, available_families
 
-
-def available_families():
-    """Sorted family names."""
-    return sorted(FAMILIES)
+__all__ = ["FAMILIES", "available_families", "build_model", "get_builder"]
 
 
 def get_builder(family):

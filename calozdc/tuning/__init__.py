@@ -7,6 +7,7 @@
   hyperband; resumable from its directory).
 """
 
+from calozdc.names import TUNERS
 from calozdc.tuning.ddim_hyper_model import DDIMHyperModel
 from calozdc.tuning.family_hyper_model import (
     OBJECTIVE,
@@ -23,7 +24,6 @@ HYPERMODELS = {
     "ddim": DDIMHyperModel,
     "vqvae": VQVAEHyperModel,
 }
-TUNERS = ("random", "bayesian", "hyperband")
 
 
 def get_hypermodel(family, *args, **kwargs):
