@@ -34,6 +34,7 @@ from calozdc.models.ddim.noise_schedule import NoiseSchedule  # noqa: E402
 
 
 def encode(showers, energy, stats=None):
+    """``occ`` model space: occupancy +-1 and standardised log1p(fraction) of occupied cells."""
     frac = np.log1p(showers[..., 0] / energy[:, None, None])
     occ = (showers[..., 0] > 0)
     if stats is None:
@@ -45,6 +46,7 @@ def encode(showers, energy, stats=None):
 
 
 def decode(u, energy, stats, min_count=1.0):
+    """Inverse of :func:`encode`: photons where the occupancy is > 0, at least ``min_count``."""
     m, s = stats
     occ = u[..., 0] > 0
     frac = np.expm1(u[..., 1] * s + m) * energy[:, None, None]
@@ -64,7 +66,14 @@ def fit_two_channels(x, c, seed, steps_total):
     return model
 
 
+MODES = ("base", "occ", "mask")
+
+
 def run(seed, mode):
+    """Trains and samples one model space; prints one JSON line ("worst": the channel-sum
+    ratio per energy bin farthest from 1)."""
+    if mode not in MODES:
+        raise ValueError(f"MODE must be one of {MODES}. Received: mode={mode!r}")
     keras.utils.set_random_seed(seed)
     train = simulate("zn44", L.N_TRAIN, seed=1000 + seed, **L.SETUP)
     test = simulate("zn44", L.N_TEST, seed=2000 + seed, **L.SETUP)
@@ -79,31 +88,27 @@ def run(seed, mode):
 
         def gen(st):
             return model.generate(test.conditions, steps=st, eta=0.0, seed=seed + 1)
-    elif mode == "mask":
+    else:  # the two-channel spaces standardise the conditions outside the model
         ct = transforms.Standardize(axis="feature")
-        c = ct.fit_forward(train.conditions)
+        c, ctest = ct.fit_forward(train.conditions), ct.forward(test.conditions)
+    if mode == "mask":
         st_ = L.shower_transform()
         ch1 = st_.fit_forward(train.showers, train.conditions)
         occ = np.where(train.showers > 0, 1.0, -1.0).astype("float32")
         x = np.concatenate([occ, ch1], -1)
         model = fit_two_channels(x, c, seed, steps_total)
-        ctest = ct.forward(test.conditions)
+
         def gen(st):
             u = model.generate(ctest, steps=st, eta=0.0, seed=seed + 1)
             phys = st_.inverse(u[..., 1:], test.conditions)
             return np.where(u[..., :1] > 0, np.maximum(phys, 1.0), 0.0).astype("float32")
     elif mode == "occ":
-        ct = transforms.Standardize(axis="feature")
-        c = ct.fit_forward(train.conditions)
         x, stats = encode(train.showers, train.conditions[:, 0])
         model = fit_two_channels(x, c, seed, steps_total)
-        ctest = ct.forward(test.conditions)
 
         def gen(st):
             u = model.generate(ctest, steps=st, eta=0.0, seed=seed + 1)
             return decode(u, test.conditions[:, 0], stats)
-    else:
-        raise ValueError(f"MODE must be base, occ or mask. Received: mode={mode!r}")
     out = {"mode": mode, "seed": seed, "train_s": round(time.time() - t0)}
     real = g.channel_sums(test.showers)
     e = test.conditions[:, 0]
