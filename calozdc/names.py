@@ -11,6 +11,7 @@ FAMILIES = {
     "twostep": "calozdc.models.gan.builders:build_two_step_gan",
     "vqvae": "calozdc.models.vqvae.presets:build_vq_generator",
     "ddim": "calozdc.models.ddim.presets:build_ddim",
+    "flow": "calozdc.models.flow.presets:build_flow",
 }
 
 #: KerasTuner search kinds of ``calozdc tune`` / ``calozdc.tuning.make_tuner``.

@@ -340,6 +340,129 @@ class LogitFraction(Transform):
         return {"eps": self.eps, "column": self.column, "factor": self.factor}
 
 
+@_register
+class LogScaled(Transform):
+    """``u = log(1 + x / scale)`` with ``scale`` fitted as a quantile of the positive values.
+
+    :class:`Log1p` with a data-driven scale, so one recipe serves showers in MeV, in photon
+    counts or in fractions of the total: cells well below ``scale`` stay near-linear (and
+    an empty cell stays exactly 0), cells above it are compressed logarithmically. With the
+    default ``quantile=0.5`` half of the non-empty cells of the training data lie in the
+    linear part.
+
+    Args:
+        quantile: quantile in (0, 1) of the positive training values that becomes ``scale``.
+        scale: the fitted scale (set by :meth:`fit`, or given to rebuild a fitted transform).
+
+    Call arguments:
+        x: array with ``x > -scale``; ``conditions`` is ignored.
+
+    Example:
+
+    >>> t = LogScaled(quantile=0.5).fit(np.array([0.0, 1.0, 2.0, 3.0]))
+    >>> t.scale
+    2.0
+
+    References:
+        CaloQVAE status report, Nov. 2024 (seeds/003): "New scaling: log(1+x)".
+    """
+
+    def __init__(self, quantile=0.5, scale=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < quantile < 1:
+            raise ValueError(f"`quantile` must be in (0, 1). Received: quantile={quantile}")
+        if scale is not None and not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"`scale` must be None or finite and > 0. Received: scale={scale}")
+        self.quantile = float(quantile)
+        self.scale = None if scale is None else float(scale)
+
+    @property
+    def fitted(self):
+        return self.scale is not None
+
+    def _fit(self, x, conditions):
+        positive = x[x > 0]
+        if positive.size == 0:
+            raise ValueError(
+                "LogScaled needs some positive values to fit its scale. Received: no "
+                f"positive value among {x.size}"
+            )
+        self.scale = float(np.quantile(positive, self.quantile))
+
+    def _forward(self, x, conditions):
+        if x.size and np.min(x) <= -self.scale:
+            raise ValueError(
+                f"LogScaled needs x > -scale ({-self.scale}). Received: min(x)={np.min(x)}"
+            )
+        return np.log1p(x / self.scale)
+
+    def _inverse(self, u, conditions):
+        # exp() overflows float64 above ~709: such a value is no shower anyway.
+        return self.scale * np.expm1(np.minimum(u, 700.0))
+
+    def get_config(self):
+        return {"quantile": self.quantile, "scale": self.scale}
+
+
+@_register
+class LogColumns(Transform):
+    """Natural logarithm of some condition columns (e.g. the incident energy), others kept.
+
+    Shower properties scale with ``log E`` (depth of maximum, relative resolution), so a
+    network conditioned on ``log E`` interpolates over a log-uniform spectrum far more
+    evenly than on ``E``; chain it before :class:`Standardize`.
+
+    Args:
+        columns: indices of the columns to take the log of (values must be > 0).
+
+    Call arguments:
+        x: ``(N, k)`` conditions; ``conditions`` is ignored.
+
+    Example:
+
+    >>> LogColumns([0]).forward(np.array([[np.e, 5.0]]))
+    array([[1., 5.]])
+    """
+
+    def __init__(self, columns=(0,), **kwargs):
+        super().__init__(**kwargs)
+        columns = _to_list(np.asarray(columns).reshape(-1))
+        if not columns or any(int(c) != c or c < 0 for c in columns):
+            raise ValueError(
+                f"`columns` must be non-negative integers. Received: columns={columns}"
+            )
+        self.columns = [int(c) for c in columns]
+
+    def _check(self, x):
+        if x.ndim != 2 or max(self.columns) >= x.shape[1]:
+            raise ValueError(
+                f"LogColumns({self.columns}) needs (N, k) data with k > {max(self.columns)}. "
+                f"Received: shape={x.shape}"
+            )
+
+    def _forward(self, x, conditions):
+        self._check(x)
+        values = x[:, self.columns]
+        if values.size and not np.all(values > 0):
+            bad = values[~(values > 0)][0]
+            raise ValueError(
+                f"LogColumns needs positive values in columns {self.columns}. "
+                f"Received: value={bad}"
+            )
+        u = x.copy()
+        u[:, self.columns] = np.log(values)
+        return u
+
+    def _inverse(self, u, conditions):
+        self._check(u)
+        x = u.copy()
+        x[:, self.columns] = np.exp(np.minimum(u[:, self.columns], 700.0))
+        return x
+
+    def get_config(self):
+        return {"columns": list(self.columns)}
+
+
 def _check_axis(axis):
     if axis not in (None, "feature"):
         raise ValueError(f"`axis` must be None or 'feature'. Received: axis={axis!r}")
@@ -567,6 +690,8 @@ class Chain(Transform):
 
 _ALIASES = {
     "log1p": "Log1p",
+    "log_scaled": "LogScaled",
+    "log_columns": "LogColumns",
     "logit_fraction": "LogitFraction",
     "logit": "LogitFraction",
     "divide_by_incident_energy": "DivideByIncidentEnergy",

@@ -7,24 +7,13 @@ from keras import ops
 from calozdc.backend.distribution import replica_rows, scale_loss_for_replicas
 from calozdc.models.ddim.ddim_sampler import DDIMSampler, sampling_timesteps
 from calozdc.models.ddim.noise_schedule import PREDICTION_TYPES, NoiseSchedule
+from calozdc.models.ema import EMAWeightsMixin, clone_network, ema_decay_at  # noqa: F401
 from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
 from calozdc.utils.progress import predict_progress, progress
 
 
-def ema_decay_at(num_updates, decay, warmup):
-    """Decay used for the EMA update number ``num_updates + 1``.
-
-    With ``warmup`` the decay is ``min(decay, (1 + n) / (10 + n))`` (the ``num_updates``
-    rule of TensorFlow's ``ExponentialMovingAverage``), so early averages are not dominated
-    by the random initial weights; works on tensors and Python numbers.
-    """
-    if not warmup:
-        return decay
-    return ops.minimum(decay, (1.0 + num_updates) / (10.0 + num_updates))
-
-
 @keras.saving.register_keras_serializable(package="calozdc")
-class DDIM(keras.Model):
+class DDIM(EMAWeightsMixin, keras.Model):
     """Conditional denoising diffusion model with DDIM sampling and an EMA of the weights.
 
     Training (``fit``) follows DDPM (Ho et al. 2020, algorithm 1): for a batch of showers
@@ -148,15 +137,8 @@ class DDIM(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         if self.ema_decay is not None:
-            clone_config = keras.saving.serialize_keras_object(denoiser)
-            clone_config["config"] = dict(clone_config["config"], name=f"{denoiser.name}_ema")
-            self.ema_denoiser = keras.saving.deserialize_keras_object(clone_config)
-            self.ema_denoiser.trainable = False
-            self._check_ema_pairs()
-            self.ema_updates = self.add_weight(
-                shape=(), initializer="zeros", dtype="float32", trainable=False,
-                name="ema_updates",
-            )
+            self.ema_denoiser = clone_network(denoiser)
+            self._make_ema_counter()
             self.reset_ema()
         else:
             self.ema_denoiser = None
@@ -166,104 +148,8 @@ class DDIM(keras.Model):
         self.built = True
 
     # -- EMA ------------------------------------------------------------------------------
-    def _ema_pairs(self):
-        return [
-            (ema, raw)
-            for ema, raw in zip(self.ema_denoiser.weights, self.denoiser.weights)
-            if keras.backend.is_float_dtype(raw.dtype)
-        ]
-
-    def _check_ema_pairs(self):
-        ema_w, raw_w = self.ema_denoiser.weights, self.denoiser.weights
-        if len(ema_w) != len(raw_w) or any(
-            tuple(a.shape) != tuple(b.shape) for a, b in zip(ema_w, raw_w)
-        ):
-            raise ValueError(
-                "The denoiser could not be cloned for the EMA (its config does not rebuild "
-                f"the same weights). Received: denoiser={self.denoiser.name!r}"
-            )
-
-    def reset_ema(self):
-        """Copies the current raw denoiser weights into the EMA copy; resets the count."""
-        if self.ema_denoiser is None:
-            return
-        for ema, raw in self._ema_pairs():
-            ema.assign(ops.copy(raw.value))  # a copy: JAX must not alias the buffers
-        self.ema_updates.assign(0.0)
-
-    def _ema_new_values(self, ema_values, raw_values, count, applied=True):
-        decay = ema_decay_at(count, self.ema_decay, self.ema_warmup)
-        new_values = [
-            decay * e + (1.0 - decay) * ops.stop_gradient(ops.cast(r, e.dtype))
-            for e, r in zip(ema_values, raw_values)
-        ]
-        if applied is True:
-            return new_values, count + 1.0
-        # A step that the loss-scale optimizer skipped (non-finite gradients) is no update.
-        new_values = [ops.where(applied, n, e) for n, e in zip(new_values, ema_values)]
-        return new_values, count + ops.cast(applied, "float32")
-
-    def update_ema(self, applied=True):
-        """One EMA update from the current raw weights (stateful; TF and torch steps).
-
-        ``applied``: boolean scalar, False when the optimizer step was skipped (the EMA and
-        its count are then left unchanged).
-        """
-        if self.ema_denoiser is None:
-            return
-        pairs = self._ema_pairs()
-        new_values, count = self._ema_new_values(
-            [e.value for e, _ in pairs], [r.value for _, r in pairs], self.ema_updates.value,
-            applied,
-        )
-        for (ema, _), value in zip(pairs, new_values):
-            ema.assign(value)
-        self.ema_updates.assign(count)
-
-    def _skips_steps(self):
-        """Whether the optimizer may skip a step (dynamic loss scaling, ``mixed_float16``)."""
-        return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-
-    def train_step(self, *args, **kwargs):
-        # Keras' own step (gradient + one optimizer update), then the EMA update. The JAX
-        # trainer is functional: its step takes and returns the state, so the EMA values
-        # are computed from the new state instead of assigned (no framework import).
-        # With a LossScaleOptimizer, a step with non-finite gradients leaves the iteration
-        # count unchanged; the EMA then skips it too.
-        if keras.backend.backend() != "jax":
-            before = ops.copy(self.optimizer.iterations.value) if self._skips_steps() else None
-            logs = super().train_step(*args, **kwargs)
-            self.update_ema(
-                True if before is None else ops.not_equal(self.optimizer.iterations.value, before)
-            )
-            return logs
-        state, data = args
-        logs, new_state = super().train_step(state, data)
-        if self.ema_denoiser is None:
-            return logs, new_state
-        applied = True
-        if self._skips_steps():
-            i = [id(v) for v in self.optimizer.variables].index(id(self.optimizer.iterations))
-            applied = ops.not_equal(new_state[2][i], state[2][i])
-        trainable, non_trainable, optimizer_vars, metrics_vars = new_state
-        t_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
-        n_index = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
-
-        def current(variable):
-            if id(variable) in t_index:
-                return trainable[t_index[id(variable)]]
-            return non_trainable[n_index[id(variable)]]
-
-        pairs = self._ema_pairs()
-        count = non_trainable[n_index[id(self.ema_updates)]]
-        new_values, count = self._ema_new_values(
-            [current(e) for e, _ in pairs], [current(r) for _, r in pairs], count, applied
-        )
-        non_trainable = list(non_trainable)
-        for (ema, _), value in zip(pairs, new_values):
-            non_trainable[n_index[id(ema)]] = value
-        non_trainable[n_index[id(self.ema_updates)]] = count
-        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+    def _ema_networks(self):
+        return [(self.ema_denoiser, self.denoiser)]
 
     # -- training -------------------------------------------------------------------------
     def _unpack(self, inputs):
