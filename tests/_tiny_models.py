@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-FAMILIES = ("gan", "twostep", "vqvae", "ddim")
+FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow")
 
 #: Builder options small enough to build, fit and save in about a second each.
 TINY_OPTIONS = {
@@ -20,10 +20,13 @@ TINY_OPTIONS = {
               "prior_layers": 1, "prior_heads": 1},
     "ddim": {"widths": (8, 16), "blocks_per_level": 1, "embedding_dim": 8, "attention": False,
              "num_timesteps": 20},
+    "flow": {"widths": (8, 16), "blocks_per_level": 1, "embedding_dim": 8, "attention": False,
+             "total_width": 8, "total_blocks": 1},
 }
 
 #: Generation options per family (DDIM: few steps).
-GENERATE_OPTIONS = {"gan": {}, "twostep": {}, "vqvae": {}, "ddim": {"steps": 3}}
+GENERATE_OPTIONS = {"gan": {}, "twostep": {}, "vqvae": {}, "ddim": {"steps": 3},
+                    "flow": {"steps": 3}}
 
 
 #: Image shape of the tiny models: the central 12 x 12 cells of ecal20 (small = fast).
@@ -45,11 +48,14 @@ def tiny_model(family, seed=0, data=None):
     from calozdc.models.registry import build_model
 
     x, c = tiny_data() if data is None else data
-    shower_t, cond_t = default_transforms()
+    shower_t, cond_t = default_transforms(family)
     shower_t.fit(x, conditions=c)
     cond_t.fit(c)
-    return build_model(family, IMAGE_SHAPE, c.shape[1], shower_transform=shower_t,
-                       condition_transform=cond_t, seed=seed, epochs=1, **TINY_OPTIONS[family])
+    model = build_model(family, IMAGE_SHAPE, c.shape[1], shower_transform=shower_t,
+                        condition_transform=cond_t, seed=seed, epochs=1, **TINY_OPTIONS[family])
+    if getattr(model, "fit_with_preprocess", False):
+        model.fit_transforms(x, c)
+    return model
 
 
 def fit_briefly(model, data):
@@ -58,8 +64,11 @@ def fit_briefly(model, data):
     for sub in (model, getattr(model, "vqvae", None), getattr(model, "prior", None)):
         if sub is not None:  # one step: tracing/compiling a graph would cost more than it saves
             sub.run_eagerly = True
-    xt = np.asarray(model.shower_transform.forward(x, conditions=c), "float32")
-    ct = np.asarray(model.condition_transform.forward(c), "float32")
+    if getattr(model, "fit_with_preprocess", False):
+        xt, ct = model.preprocess(x, c)
+    else:
+        xt = np.asarray(model.shower_transform.forward(x, conditions=c), "float32")
+        ct = np.asarray(model.condition_transform.forward(c), "float32")
     kwargs = {"prior_epochs": 1} if hasattr(model, "fit_prior") else {}
     model.fit(xt, ct, batch_size=8, epochs=1, verbose=0, **kwargs)
     return model
@@ -72,6 +81,10 @@ def fixed_inputs(family, model):
     if family in ("gan", "twostep"):
         return {"z": rng.standard_normal((3, model.latent_dim)).astype("float32"),
                 "p": rng.standard_normal((3, 1)).astype("float32")}
+    if family == "flow":
+        return {"x": rng.standard_normal((3,) + tuple(model.image_shape)).astype("float32"),
+                "t": np.array([[0.0], [300.0], [900.0]], "float32"),
+                "p": rng.standard_normal((3, 2)).astype("float32")}
     if family == "ddim":
         return {"x": rng.standard_normal((3,) + tuple(model.image_shape)).astype("float32"),
                 "t": np.array([[0.0], [7.0], [19.0]], "float32"),
@@ -94,6 +107,15 @@ def forward(family, model, inputs):
         return {"denoiser": np64(model.denoiser(
             {"noisy_showers": inputs["x"], "timesteps": inputs["t"], "conditions": inputs["p"],
              "condition_mask": np.ones((len(inputs["p"]), 1), "float32")}, training=False))}
+    if family == "flow":  # image network (conditions + log total) and total network
+        ones = np.ones((len(inputs["p"]), 1), "float32")
+        image = model.velocity_network(
+            {"noisy_showers": inputs["x"], "timesteps": inputs["t"], "conditions": inputs["p"],
+             "condition_mask": ones}, training=False)
+        total = model.total_network(
+            {"noisy_showers": inputs["p"][:, 1:], "timesteps": inputs["t"],
+             "conditions": inputs["p"][:, :1], "condition_mask": ones}, training=False)
+        return {"velocity": np64(image), "total_velocity": np64(total)}
     codes = inputs["codes"]
     logits = model.prior.predict_on_batch(
         {"codes": codes.reshape(len(codes), -1), "conditions": inputs["p"]})

@@ -43,6 +43,10 @@ BAD_OPTIONS = [
     ("vqvae", {"temperature": -1.0}, "temperature=-1.0"),
     ("vqvae", {"top_k": 100}, "top_k=100"),
     ("vqvae", {"seed": -2}, "seed=-2"),
+    ("flow", {"steps": 0}, "steps=0"),
+    ("flow", {"solver": "rk45"}, "solver='rk45'"),
+    ("flow", {"seed": -3}, "seed=-3"),
+    ("flow", {"batch_size": 0}, "batch_size=0"),
 ]
 
 

@@ -218,12 +218,13 @@ def _resume_options(args):
 
 
 # ----------------------------------------------------------------------------- helpers
-def default_transforms():
-    """Shower: log1p then global standardisation; conditions: per-feature standardisation."""
-    from calozdc.data import transforms
+def default_transforms(family=None):
+    """The family's recommended transforms (:func:`calozdc.models.registry.default_transforms`);
+    without a family: log1p then global standardisation of the showers, per-feature
+    standardisation of the conditions."""
+    from calozdc.models.registry import default_transforms as family_transforms
 
-    return (transforms.Chain([transforms.Log1p(), transforms.Standardize()]),
-            transforms.Standardize(axis="feature"))
+    return family_transforms(family)
 
 
 def _geometry_info(dataset):
@@ -406,7 +407,7 @@ def run(args):
     try:
         with distribution_scope(opts["distribution"] or "none"):
             if ckpt is None:
-                shower_t, cond_t = default_transforms()
+                shower_t, cond_t = default_transforms(family)
                 x_phys = np.asarray(train.showers, dtype="float32")
                 c_phys = np.asarray(train.conditions, dtype="float32")
                 shower_t.fit(x_phys, conditions=c_phys)
@@ -415,6 +416,10 @@ def run(args):
                 model = build_model(family, geometry, c_phys.shape[1], shower_transform=shower_t,
                                     condition_transform=cond_t, seed=seed,
                                     epochs=opts["epochs"])
+                if getattr(model, "fit_with_preprocess", False):
+                    # its model space depends on more than the transforms (flow: the
+                    # shower's own total): the model fits it and maps every batch
+                    model.fit_transforms(x_phys, c_phys)
                 initial_epoch, history = 0, {}
                 _prepare_run_dir(run_dir)
                 run_info = {
@@ -451,13 +456,16 @@ def run(args):
             data_epoch_cls, phys_cls, images_cls = _callback_classes()
             # Data-parallel steps need whole global batches (split evenly over devices).
             parallel = (opts["distribution"] or "none") != "none"
+            if getattr(model, "fit_with_preprocess", False):
+                feed = {"preprocess": model.preprocess}
+            else:
+                feed = {"shower_transform": shower_t, "condition_transform": cond_t}
             batches = batches_cls(train, opts["batch_size"], shuffle=True, seed=seed,
-                                  shower_transform=shower_t, condition_transform=cond_t,
-                                  drop_remainder=parallel and len(train) >= opts["batch_size"])
+                                  drop_remainder=parallel and len(train) >= opts["batch_size"],
+                                  **feed)
             validation = None
             if len(valid):
-                validation = batches_cls(valid, opts["batch_size"], shuffle=False,
-                                         shower_transform=shower_t, condition_transform=cond_t)
+                validation = batches_cls(valid, opts["batch_size"], shuffle=False, **feed)
             guard = NonFiniteGuard()
             metadata = {"options": opts, "seed": seed, "family": family}
             checkpoint = RunCheckpoint(os.path.join(run_dir, CHECKPOINT_DIR),

@@ -41,6 +41,10 @@ class ShowerBatches(keras.utils.PyDataset):
         shower_transform: optional fitted transform (or serialized dict) applied to the
             showers with the batch's physical conditions.
         condition_transform: optional fitted transform applied to the conditions.
+        preprocess: optional callable ``(showers, conditions) -> (showers, conditions)``
+            mapping a batch in physical units to model space, instead of the two
+            transforms (e.g. ``FlowMatching.preprocess``, which appends the shower's log
+            total to its conditions).
         targets: ``None``, ``"showers"`` or ``"conditions"`` (see above).
         drop_remainder: drop the last, smaller batch (fixed shapes, e.g. for XLA / JAX).
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of
@@ -55,7 +59,7 @@ class ShowerBatches(keras.utils.PyDataset):
 
     def __init__(self, dataset, batch_size, shuffle=True, seed=0, balanced=None,
                  shower_transform=None, condition_transform=None, targets=None,
-                 drop_remainder=False, **kwargs):
+                 drop_remainder=False, preprocess=None, **kwargs):
         super().__init__(**kwargs)
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(
@@ -91,6 +95,14 @@ class ShowerBatches(keras.utils.PyDataset):
                     f"`{name}` is not fitted: fit it on the training split first. "
                     f"Received: {name}={t!r}"
                 )
+        if preprocess is not None and not callable(preprocess):
+            raise ValueError(f"`preprocess` must be callable or None. Received: {preprocess!r}")
+        if preprocess is not None and (shower_transform or condition_transform) is not None:
+            raise ValueError(
+                "Pass either `preprocess` or the transforms, not both. Received: "
+                f"preprocess={preprocess!r}, shower_transform={shower_transform!r}"
+            )
+        self.preprocess = preprocess
         if balanced is not None:  # fail now, not in the first batch
             dataset.balanced_indices(1, by=balanced, seed=self.seed)
         self.targets = targets
@@ -117,6 +129,8 @@ class ShowerBatches(keras.utils.PyDataset):
         idx = self._order[index * self.batch_size: (index + 1) * self.batch_size]
         showers = self.dataset.read_showers(idx)
         conditions = self.dataset.conditions[idx]
+        if self.preprocess is not None:
+            showers, conditions = self.preprocess(showers, conditions)
         if self.shower_transform is not None:
             showers = self.shower_transform.forward(showers, conditions=conditions)
         if self.condition_transform is not None:

@@ -12,7 +12,7 @@ import inspect
 
 from calozdc.names import FAMILIES, available_families
 
-__all__ = ["FAMILIES", "available_families", "build_model", "get_builder"]
+__all__ = ["FAMILIES", "available_families", "build_model", "default_transforms", "get_builder"]
 
 
 def get_builder(family):
@@ -37,3 +37,22 @@ def build_model(family, geometry, condition_dim, **options):
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         options = {k: v for k, v in options.items() if k in params}
     return builder(geometry, condition_dim, **options)
+
+
+def default_transforms(family=None):
+    """Unfitted ``(shower_transform, condition_transform)`` recommended for ``family``.
+
+    A family's builder module may define ``default_transforms()`` (its recipe's model space,
+    e.g. the flow family's); otherwise, and for ``family=None``: ``log1p`` then a global
+    standardisation of the showers, per-feature standardisation of the conditions.
+    """
+    if family is not None:
+        get_builder(family)  # one clear error for an unknown family
+        module = importlib.import_module(FAMILIES[family].partition(":")[0])
+        maker = getattr(module, "default_transforms", None)
+        if maker is not None:
+            return maker()
+    from calozdc.data import transforms
+
+    return (transforms.Chain([transforms.Log1p(), transforms.Standardize()]),
+            transforms.Standardize(axis="feature"))

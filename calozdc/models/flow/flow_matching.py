@@ -88,6 +88,10 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         Ho & Salimans 2022, "Classifier-free diffusion guidance", arXiv:2207.12598.
     """
 
+    #: Batches in model space come from :meth:`preprocess` (the conditions gain the shower's
+    #: log total), not from the transforms alone (read by ``calozdc train``).
+    fit_with_preprocess = True
+
     def __init__(
         self,
         velocity_network,
