@@ -48,6 +48,7 @@ SETUP = {"particles": "e-", "energy_range": (10.0, 200.0), "impact_halfwidth_mm"
 ENERGY_BINS = ((10.0, 25.0), (25.0, 60.0), (60.0, 200.0))
 N_TRAIN, N_TEST, EPOCHS, BATCH = 3000, 360, 10, 32
 FEW_STEPS, MANY_STEPS = 1, 25
+COMPARE_STEPS = 10  # the flow family's learning test compares its W1 with the DDIM's here
 MODEL = {"widths": (8, 16, 32), "blocks_per_level": 1, "embedding_dim": 64, "attention": False,
          "p_uncond": 0.0, "ema_decay": 0.99}
 LEARNING_RATE = 2e-3  # cosine-decayed to 0 over the training (a settled final model)
@@ -100,7 +101,7 @@ def train_and_sample(seed=SEED):
     history = model.fit(x, c, batch_size=BATCH, epochs=EPOCHS, verbose=0)
     out = {"energies": test.conditions[:, 0], "real": geometry.channel_sums(test.showers),
            "loss": history.history["loss"]}
-    for steps in (FEW_STEPS, MANY_STEPS):
+    for steps in (FEW_STEPS, COMPARE_STEPS, MANY_STEPS):
         generated = model.generate(test.conditions, steps=steps, eta=0.0, seed=seed + 1)
         out[steps] = geometry.channel_sums(generated)
         out[f"w1_{steps}"] = metrics.wasserstein_channels(test.showers, generated, geometry)[0]
@@ -114,8 +115,8 @@ def train_and_sample(seed=SEED):
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return train_and_sample(SEED)
+def trained(ddim_learning_run):
+    return ddim_learning_run  # session-wide: tests/test_learning_flow.py compares with it
 
 
 def test_training_reduces_the_loss(trained):

@@ -178,3 +178,29 @@ def test_cli_tune_rejects_bad_space(space, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not os.path.exists(str(tmp_path / "t"))
+
+
+def test_cli_tune_flow_shares_the_fitted_model_space(tmp_path):
+    """``calozdc tune flow``: one trial on tiny nets; the best model carries the log-total
+    statistics of the training split and generates showers whose sums are its totals."""
+    from calozdc.cli import main as cli_main
+    from calozdc.data import save, simulate
+
+    data_file = str(tmp_path / "ecal.h5")
+    save(simulate("ecal20", 60, seed=1), data_file)
+    directory = str(tmp_path / "tuning")
+    space = json.dumps({"base_width": 8, "levels": 2, "blocks_per_level": 1,
+                        "embedding_dim": 8, "attention": False, "sampling_steps": 2,
+                        "solver": ["heun"]})
+    argv = ["tune", "flow", "--data", data_file, "--max-trials", "1", "--directory", directory,
+            "--epochs", "1", "--batch-size", "16", "-q", "--space", space]
+    assert cli_main.main(argv) == 0
+    summary = json.load(open(os.path.join(directory, "best_flow.json")))
+    assert summary["hyperparameters"]["solver"] == "heun" and np.isfinite(summary["best_score"])
+    model = keras.saving.load_model(os.path.join(directory, "best_flow.keras"))
+    assert model.factorised and len(model.total_stats) == 3
+    conditions = np.array([[1000.0], [5000.0]], dtype="float32")
+    out = model.generate(conditions, steps=2, seed=0)
+    assert out.shape == (2, 20, 20, 1) and np.all(out >= 0)
+    np.testing.assert_allclose(out.reshape(2, -1).sum(1),
+                               model.generate_totals(conditions, steps=2, seed=0), rtol=1e-4)

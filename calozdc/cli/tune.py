@@ -94,27 +94,40 @@ def run(args):
     if len(train) == 0 or len(valid) < 2:
         raise ValueError(f"Need training showers and >= 2 validation showers after the split. "
                          f"Received: {len(dataset)} showers, val_split={val}")
-    shower_t, cond_t = default_transforms()
+    shower_t, cond_t = default_transforms(args.family)
     x_phys = np.asarray(train.showers, dtype="float32")
     c_phys = np.asarray(train.conditions, dtype="float32")
     shower_t.fit(x_phys, conditions=c_phys)
     cond_t.fit(c_phys)
-    x = np.asarray(shower_t.forward(x_phys, conditions=c_phys), dtype="float32")
-    c = np.asarray(cond_t.forward(c_phys), dtype="float32")
     n_metric = min(args.metric_showers, len(valid))
     vx = np.asarray(valid.showers, dtype="float32")
     vc = np.asarray(valid.conditions, dtype="float32")
-    geometry = dataset.geometry if dataset.geometry is not None else tuple(x.shape[1:])
-    hypermodel = get_hypermodel(args.family, geometry, c.shape[1], vx[:n_metric],
+    geometry = dataset.geometry if dataset.geometry is not None else tuple(x_phys.shape[1:])
+    extra = {}
+    if args.family == "flow":
+        # Its model space needs the showers' totals: fitted once by a reference model,
+        # shared by every trial (the factorisation stays on).
+        from calozdc.models.registry import build_model
+
+        ref = build_model("flow", geometry, c_phys.shape[1], shower_transform=shower_t,
+                          condition_transform=cond_t, preset="zdc")
+        ref.fit_transforms(x_phys, c_phys)
+        preprocess = ref.preprocess
+        extra = {"total_stats": ref.total_stats}
+    else:
+        def preprocess(showers, conditions):
+            return (np.asarray(shower_t.forward(showers, conditions=conditions), "float32"),
+                    np.asarray(cond_t.forward(conditions), "float32"))
+    x, c = preprocess(x_phys, c_phys)
+    hypermodel = get_hypermodel(args.family, geometry, c_phys.shape[1], vx[:n_metric],
                                 vc[:n_metric], shower_transform=shower_t,
                                 condition_transform=cond_t, space=space, seed=args.seed,
-                                epochs=args.epochs)
+                                epochs=args.epochs, **extra)
     hypermodel.check_space()
     tuner = make_tuner(args.tuner, hypermodel, args.directory, args.family,
                        max_trials=args.max_trials, max_epochs=args.epochs, seed=args.seed,
                        overwrite=args.overwrite)
-    validation = (np.asarray(shower_t.forward(vx, conditions=vc), dtype="float32"),
-                  np.asarray(cond_t.forward(vc), dtype="float32"))
+    validation = preprocess(vx, vc)
     verbose = 0 if args.quiet else "auto"
     fit_kwargs = dict(batch_size=args.batch_size, validation_data=validation, verbose=verbose)
     if args.tuner != "hyperband":
