@@ -111,8 +111,8 @@ CASES = [
         F, "major", lambda i: i.update(calozdc_version="9.0.0")), "-n", "2", "-o", _out(F)],
      "calozdc_version='9.0.0'"),
     ("generate unknown family", lambda F: ["generate", _variant(
-        F, "flow", lambda i: i.update(family="flow")), "-n", "2", "-o", _out(F),
-        "--conditions", F["ecal"]], "family='flow'"),
+        F, "nice", lambda i: i.update(family="nice")), "-n", "2", "-o", _out(F),
+        "--conditions", F["ecal"]], "family='nice'"),
     ("generate other family", lambda F: ["generate", _variant(
         F, "other", lambda i: i.update(family="ddim")), "-o", _out(F),
         "--conditions", F["ecal"]], "family='ddim'"),
@@ -142,6 +142,10 @@ CASES = [
         _out(F, "ev"), "--split", "all"], "family='ddim'"),
     ("evaluate shapes", lambda F: ["evaluate", F["zn"], "--data", F["ecal"], "-o", _out(F, "ev")],
      "(3, 44, 44"),
+    ("evaluate old run no data", lambda F: ["evaluate", F["run"], "-o", _out(F, "ev")],
+     "give the real showers with --data FILE. Received: run_dir="),
+    ("evaluate split seed no data", lambda F: ["evaluate", F["run"], "-o", _out(F, "ev"),
+                                               "--split-seed", "4"], "--split-seed=4"),
     # tune
     ("tune trials", lambda F: ["tune", "gan", "--data", F["ecal"], "--max-trials", "0"],
      "max_trials=0"),
@@ -150,7 +154,7 @@ CASES = [
     ("tune epochs", lambda F: ["tune", "gan", "--data", F["ecal"], "--epochs", "-1"],
      "epochs=-1"),
     ("tune data", lambda F: ["tune", "gan", "--data", _out(F, "none.h5")], "none.h5"),
-    ("tune family", lambda F: ["tune", "flow", "--data", F["ecal"]], "'flow'"),
+    ("tune family", lambda F: ["tune", "nice", "--data", F["ecal"]], "'nice'"),
 ]
 
 

@@ -133,3 +133,112 @@ def test_run_dir_generates_for_the_test_split(cli, tmp_path):
     assert results["metrics"]["w1_channels_mean"]["ratio"] > 1.0
     direct = evaluate_cli.generate_from_run(str(run_dir), cond[:3], batch_size=2)
     np.testing.assert_allclose(direct.sum(axis=(1, 2, 3)), cond[:3, 0] * 0.05, rtol=1e-5)
+
+
+# -- RUN_DIR without --data: the run's own test split ---------------------------------------
+@pytest.fixture
+def tiny_runs(monkeypatch):
+    """``calozdc train`` builds the tiny models of ``_tiny_models`` (eager off JAX: seconds)."""
+    from _tiny_models import TINY_OPTIONS
+
+    from calozdc.cli import train as train_cli
+    from calozdc.models import registry
+
+    original = registry.build_model
+    eager = keras.backend.backend() != "jax"
+
+    def build(family, geometry, condition_dim, **options):
+        model = original(family, geometry, condition_dim, **{**TINY_OPTIONS[family], **options})
+        model.compile(g_optimizer=model.g_optimizer, d_optimizer=model.d_optimizer,
+                      run_eagerly=eager)
+        return model
+
+    monkeypatch.setattr(registry, "build_model", build)
+    if "train" not in cli_main.COMMAND_MODULES:
+        monkeypatch.setattr(cli_main, "COMMAND_MODULES", (*cli_main.COMMAND_MODULES, "train"))
+    return train_cli
+
+
+def _evaluate_info(out):
+    return json.load(open(os.path.join(out, "metrics.json")))["info"]
+
+
+def test_run_dir_without_data_evaluates_its_own_test_split(cli, tiny_runs, tmp_path, capsys):
+    from calozdc.cli.run_dir import run_data_split
+    from calozdc.data import load, simulate
+
+    data = str(tmp_path / "ecal.h5")
+    save(simulate("ecal20", 40, seed=1), data)
+    run = str(tmp_path / "run")
+    assert cli(["train", "gan", "--data", data, "--epochs", "1", "--batch-size", "32",
+                "--val-split", "0.15", "--run-dir", run, "-q"]) == 0
+    split = json.load(open(os.path.join(run, "run.json")))["split"]
+    assert split["sizes"] == [26, 6, 8]
+
+    out = str(tmp_path / "eval")
+    assert cli(["evaluate", run, "-o", out, "-q"]) == 0
+    info = _evaluate_info(out)
+    assert info["n_real"] == info["n_generated"] == split["sizes"][2]
+    assert info["real_file"] == os.path.abspath(data) and info["real_split"] == "test"
+    # exactly the showers the run held out
+    test, source = run_data_split(run)
+    expected = load(data).split(tuple(split["fractions"]), seed=split["seed"])[2]
+    np.testing.assert_array_equal(test.conditions, expected.conditions)
+    np.testing.assert_array_equal(test.showers, expected.showers)
+    assert source == os.path.abspath(data)
+    # --split all: every shower of the run's data
+    assert len(run_data_split(run, part="all")[0]) == 40
+    capsys.readouterr()
+
+    # --split-seed belongs to --data
+    assert cli(["evaluate", run, "-o", str(tmp_path / "e2"), "--split-seed", "3"]) == 2
+    assert "--split-seed=3" in capsys.readouterr().err
+    # the data file changed or is gone: one error naming --data
+    save(simulate("ecal20", 30, seed=2), data, overwrite=True)
+    assert cli(["evaluate", run, "-o", str(tmp_path / "e3")]) == 2
+    err = capsys.readouterr().err
+    assert "holds 30 showers, but the run split 40" in err and "--data" in err
+    os.remove(data)
+    assert cli(["evaluate", run, "-o", str(tmp_path / "e3")]) == 2
+    err = capsys.readouterr().err
+    assert "is gone" in err and "--data" in err and "Traceback" not in err
+    # a run directory of an older calozdc (no data/split in run.json)
+    with open(os.path.join(run, "run.json")) as f:
+        old = json.load(f)
+    for key in ("split", "options"):
+        old.pop(key)
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(old, f)
+    assert cli(["evaluate", run, "-o", str(tmp_path / "e3")]) == 2
+    err = capsys.readouterr().err
+    assert "does not record the data and split" in err and "--data" in err
+    assert not os.path.exists(tmp_path / "e3")
+
+
+def test_run_dir_without_data_on_builtin_showers(cli, tiny_runs, tmp_path, monkeypatch, capsys):
+    from calozdc.cli.run_dir import run_data_split
+    from calozdc.data import simulate
+
+    monkeypatch.setenv("CALOZDC_CACHE", str(tmp_path / "cache"))
+    run = str(tmp_path / "run")
+    assert cli(["train", "gan", "--builtin-showers", "20", "--epochs", "1", "--batch-size", "32",
+                "--run-dir", run, "-q"]) == 0
+    run_info = json.load(open(os.path.join(run, "run.json")))
+    assert run_info["data"].startswith("builtin:")
+    expected = simulate("zn44", 20, seed=0).split(tuple(run_info["split"]["fractions"]),
+                                                 seed=run_info["split"]["seed"])[2]
+    test, source = run_data_split(run)  # from the cache file the run trained on
+    assert source == run_info["data"] and len(test) == run_info["split"]["sizes"][2] == 4
+    assert test.geometry.name == "zn44"
+    np.testing.assert_array_equal(test.showers, expected.showers)
+    # the cache is gone: the same built-in showers are simulated again
+    os.remove(run_info["data"][len("builtin:"):])
+    test, _ = run_data_split(run)
+    np.testing.assert_array_equal(test.showers, expected.showers)
+    # ... unless another calozdc version made them
+    run_info["data"] = run_info["data"].replace("-v", "-v0.0.0-was-")
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(run_info, f)
+    assert cli(["evaluate", run, "-o", str(tmp_path / "e2")]) == 2
+    err = capsys.readouterr().err
+    assert "built-in showers" in err and "--data" in err

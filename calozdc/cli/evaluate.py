@@ -1,9 +1,10 @@
 """``calozdc evaluate``: physics metrics of generated showers beside the data-vs-data floor.
 
-Two ways to call it::
+Three ways to call it::
 
     calozdc evaluate GENERATED --data REAL -o OUT/        # or --generated GEN --real REAL
     calozdc evaluate RUN_DIR --data REAL -o OUT/          # RUN_DIR/model.keras generates
+    calozdc evaluate RUN_DIR -o OUT/                      # ... for the run's own test split
 
 Files are read with :func:`calozdc.data.load` (calozdc / CaloChallenge HDF5, ALICE npz) or,
 for ``.npz`` files with a ``showers`` array (``(N, H, W)``; optional ``conditions``,
@@ -12,6 +13,10 @@ a ``generate(conditions, seed=None)`` method returning showers in physical units
 with ``keras.saving.load_model`` and run on the conditions of the test split
 (``ShowerDataset.split((0.7, 0.1, 0.2), seed=--split-seed)[2]``) or of the whole file
 (``--split all``), in batches of ``--batch-size`` with seed ``--seed + batch index``.
+Without ``--data`` a ``calozdc train`` run directory is evaluated on the showers it was
+given: its own test split, rebuilt from ``run.json`` (the data file or the built-in showers,
+the split fractions and seed; :func:`calozdc.cli.run_dir.run_data_split`), or all of them
+with ``--split all``.
 Writes ``OUT/metrics.json`` and ``OUT/report.png`` and prints the headline table.
 """
 
@@ -52,14 +57,16 @@ def register(subparsers):
         description="Compare generated with real showers: ALICE ZDC channel W1/MAE/RMSE, "
         "CaloChallenge feature chi^2, FPD, KPD (and optionally a classifier AUC), each beside "
         "its real-vs-real floor. SOURCE is a file of generated showers or a run directory "
-        f"holding {MODEL_FILE} (then showers are generated for the real conditions).",
+        f"holding {MODEL_FILE} (then showers are generated for the real conditions; without "
+        "--data the real showers are the run's own test split, rebuilt from its run.json).",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", nargs="?", default=None, metavar="SOURCE",
                    help=f"generated-showers file, or run directory with {MODEL_FILE}")
     p.add_argument("--data", "--real", dest="data", default=None, metavar="REAL",
-                   help="real showers file (the reference)")
+                   help="real showers file (the reference); optional with a RUN_DIR of "
+                   "`calozdc train`: then the run's own test split")
     p.add_argument("--generated", default=None, metavar="FILE",
                    help="generated showers file (instead of SOURCE)")
     p.add_argument("--reference", default=None, metavar="FILE",
@@ -77,9 +84,11 @@ def register(subparsers):
     p.add_argument("--max-samples", type=int, default=None, metavar="N",
                    help="use at most N real showers (random subset)")
     p.add_argument("--split", choices=("test", "all"), default="test",
-                   help="RUN_DIR mode: generate for the test split (default) or all of REAL")
-    p.add_argument("--split-seed", type=int, default=0,
-                   help="RUN_DIR mode: seed of the 70/10/20 split (default 0)")
+                   help="RUN_DIR mode: generate for the test split (default) or all of REAL "
+                   "(without --data: all of the run's data)")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="RUN_DIR mode with --data: seed of the 70/10/20 split of REAL (default "
+                   "0; without --data the run's own split is used)")
     p.add_argument("--batch-size", type=int, default=1024,
                    help="RUN_DIR mode: generation batch size")
     p.add_argument("--threads", type=int, default=1,
@@ -181,11 +190,13 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=Fals
 def run(args):
     from calozdc.metrics import Sample, evaluate, format_table, write_report
 
-    if args.data is None:
-        raise CLIError("give the real showers with --data/--real FILE")
     if args.source is not None and args.generated is not None:
         raise CLIError("give the generated showers either as SOURCE or with --generated, not both")
     source = args.source if args.source is not None else args.generated
+    run_mode = args.source is not None and os.path.isdir(args.source)
+    if args.data is None and not run_mode:
+        raise CLIError("give the real showers with --data/--real FILE (optional only when SOURCE "
+                       "is a run directory of `calozdc train`: its test split is then used)")
     if source is None:
         raise CLIError("give SOURCE (generated file or run directory) or --generated FILE")
     if args.max_samples is not None and args.max_samples < 2:
@@ -198,12 +209,17 @@ def run(args):
                     f"Output exists; pass --overwrite to replace it. Received: "
                     f"{os.path.join(out_dir, name)!r}"
                 )
+    real_source = None if args.data is None else os.path.abspath(args.data)
     if os.path.isdir(source):
         if not os.path.isfile(os.path.join(source, MODEL_FILE)):
             raise CLIError(f"No {MODEL_FILE} in the run directory. Received: {source!r}")
-        data = read_dataset(args.data, args.geometry)
-        if args.split == "test":
-            data = data.split((0.7, 0.1, 0.2), seed=args.split_seed)[2]
+        if args.data is not None:
+            data = read_dataset(args.data, args.geometry)
+            if args.split == "test":
+                seed = 0 if args.split_seed is None else args.split_seed
+                data = data.split((0.7, 0.1, 0.2), seed=seed)[2]
+        else:
+            data, real_source = _run_split(source, args)
         real = read_sample_subset(data, args)
         showers = generate_from_run(source, real.conditions, seed=args.seed,
                                     batch_size=args.batch_size, verbose=not args.quiet)
@@ -227,11 +243,29 @@ def run(args):
                        seed=args.seed, classifier=args.classifier,
                        num_threads=args.threads or None, n_splits=args.splits,
                        verbose=not args.quiet)
-    results["info"]["real_file"] = os.path.abspath(args.data)
+    results["info"]["real_file"] = real_source
     results["info"]["source"] = os.path.abspath(source)
+    if os.path.isdir(source):
+        results["info"]["real_split"] = args.split
     paths = write_report(results, real, generated, out_dir, overwrite=args.overwrite)
     print(format_table(results))
     print(f"wrote {paths['metrics']} and {paths['report']}")
+
+
+def _run_split(run_dir, args):
+    """The run's own showers (test split or all) when RUN_DIR comes without --data."""
+    from calozdc.cli.run_dir import RUN_FILE, run_data_split
+
+    if args.split_seed is not None:
+        raise ValueError("--split-seed goes with --data; without --data the run's own split is "
+                         f"used. Received: --split-seed={args.split_seed}")
+    if not os.path.isfile(os.path.join(run_dir, RUN_FILE)):
+        raise CLIError(f"No {RUN_FILE} in the run directory, so its data are unknown; give the "
+                       f"real showers with --data FILE. Received: {run_dir!r}")
+    data, source = run_data_split(run_dir, part=args.split, verbose=not args.quiet)
+    if source is not None and not source.startswith("builtin:"):
+        source = os.path.abspath(source)
+    return data, source
 
 
 def read_sample_subset(data, args):

@@ -117,6 +117,13 @@ def load(path, format=None, geometry=None, grid_shape=None, lazy=False, particle
             missing or misnamed datasets, wrong shapes, NaN/inf or negative values, row
             counts that disagree, no showers, a file from a newer calozdc major version).
     """
+    return _load(path, format, geometry, grid_shape, lazy, particles_path, check=True)
+
+
+def _load(path, format, geometry, grid_shape, lazy, particles_path, check):
+    """:func:`load`; ``check=False`` (for :func:`info`) skips the checks of values (NaN/inf,
+    energies <= 0, negative showers) and returns ``(dataset, raw)``: a dataset built from
+    sanitised copies (bad values replaced) for the structure, and the raw arrays by name."""
     path = os.fspath(path)
     if format is not None and format not in FORMATS:
         raise ValueError(f"Unknown format. Expected one of {FORMATS}. Received: format={format!r}")
@@ -130,11 +137,11 @@ def load(path, format=None, geometry=None, grid_shape=None, lazy=False, particle
     format = format or detected
     try:
         if format == "alice":
-            return _load_alice(path, particles_path, geometry)
+            return _load_alice(path, particles_path, geometry, check)
         with _open_h5(path) as f:
             if format == "calozdc":
-                return _load_calozdc(f, path, geometry, grid_shape, lazy)
-            return _load_calochallenge(f, path, geometry, grid_shape, lazy)
+                return _load_calozdc(f, path, geometry, grid_shape, lazy, check)
+            return _load_calochallenge(f, path, geometry, grid_shape, lazy, check)
     except (OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as err:
         if isinstance(err, FileNotFoundError):
             raise
@@ -231,29 +238,60 @@ def save_simulation(path, geometry, n, overwrite=False, **simulate_kwargs):
     return path
 
 
-def info(path, format=None, grid_shape=None, particles_path=None):
-    """Summarise a shower file without loading its showers (where the format allows).
+def info(path, format=None, grid_shape=None, particles_path=None, scan=True):
+    """Summarise a shower file and say what is wrong with its values.
+
+    Unlike :func:`load`, bad values do not stop it: NaN/inf or negative cells, empty
+    (all-zero) showers, NaN/inf conditions, layers or PDG ids, incident energies <= 0 and
+    non-integer PDG ids are listed under ``problems``. HDF5 showers are read in chunks of
+    about 16 MiB (memory does not grow with the file); ALICE npz files are read whole.
+    Structural faults (missing datasets, wrong shapes, corrupt files) still raise as in
+    :func:`load`.
+
+    Args:
+        path, format, grid_shape, particles_path: as in :func:`load`.
+        scan: read the showers to look for bad cells and empty showers (``False``: only the
+            conditions, layers and PDG ids are checked; ``"showers_scanned"`` is then false).
 
     Returns:
         JSON-serialisable dict with ``path``, ``format``, ``calozdc_version`` (``None`` when
         not written by calozdc), ``n_showers``, ``shower_shape`` ``[H, W]``,
-        ``n_conditions``, ``condition_names``, ``geometry``, ``energy_range`` ``[min, max]``,
-        ``energy_unit``, ``response_unit``, ``n_layers`` and ``particles`` (a list of
-        ``{"pdg", "name", "count"}``, most frequent first, or ``None``).
+        ``n_conditions``, ``condition_names``, ``geometry``, ``energy_range`` ``[min, max]``
+        (over the finite energies; ``None`` when there are none), ``energy_unit``,
+        ``response_unit``, ``n_layers``, ``particles`` (a list of ``{"pdg", "name",
+        "count"}``, most frequent first, or ``None``), ``showers_scanned`` and ``problems``:
+        a list (empty when the values are clean) of ``{"dataset", "kind", "count",
+        "values", "first_index", ...}`` where ``kind`` is ``"non_finite"`` (NaN/inf),
+        ``"negative"`` (cells < 0; also ``min_value``), ``"empty"`` (all cells 0),
+        ``"non_positive"`` (incident energy <= 0; also ``first_value``) or ``"non_integer"``
+        (PDG ids), ``count`` the number of rows (showers) concerned, ``values`` the number of
+        bad values (cells) and ``first_index`` the first such row (0-based; conditions also
+        give ``first_column``). :func:`describe_problem` words an entry.
     """
     path = os.fspath(path)
     format = format or detect_format(path, particles_path)
-    ds = load(path, format=format, grid_shape=grid_shape, lazy=format != "alice",
-              particles_path=particles_path)
+    ds, raw = _load(path, format, None, grid_shape, True, particles_path, check=False)
     version = None
     if format != "alice":
         with _open_h5(path) as f:
             version = _attr_str(f.attrs, "calozdc_version")
-    energies = ds.energies.astype(np.float64)
+    problems = _scan_array("conditions", raw["conditions"], positive_first_column=True,
+                           column_names=ds.condition_names)
+    if raw.get("incident_energies") is not None:
+        problems += _scan_array("incident_energies", raw["incident_energies"],
+                                positive_first_column=True)
+    problems += _scan_array("layers", raw["layers"])
+    problems += _scan_array("pdg", raw["pdg"], integer=True)
+    if scan:
+        problems += _scan_showers(raw["showers"])
+    energies = np.asarray(raw["conditions"], dtype=np.float64).reshape(len(ds), -1)[:, 0]
+    energies = energies[np.isfinite(energies)]
     particles = None
-    if ds.pdg is not None:
+    if raw["pdg"] is not None:
+        pdg = np.asarray(raw["pdg"], dtype=np.float64).reshape(-1)
+        pdg = pdg[np.isfinite(pdg) & (pdg == np.round(pdg))].astype(np.int64)
         names = {p.pdg: p.name for p in PARTICLES.values()}
-        values, counts = np.unique(ds.pdg, return_counts=True)
+        values, counts = np.unique(pdg, return_counts=True)
         order = np.argsort(-counts, kind="stable")
         particles = [
             {"pdg": int(values[i]), "name": names.get(int(values[i]), "unknown"),
@@ -274,15 +312,185 @@ def info(path, format=None, grid_shape=None, particles_path=None):
         "n_conditions": int(ds.conditions.shape[1]),
         "condition_names": list(ds.condition_names),
         "geometry": geometry.name if geometry is not None else None,
-        "energy_range": [float(energies.min()), float(energies.max())],
+        "energy_range": [float(energies.min()), float(energies.max())] if energies.size
+        else None,
         "energy_unit": energy_unit,
         "response_unit": response_unit,
         "n_layers": None if ds.layers is None else int(ds.layers.shape[1]),
         "particles": particles,
+        "showers_scanned": bool(scan),
+        "problems": problems,
     }
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _dataset(check, extra, showers, conditions, pdg=None, layers=None, **kwargs):
+    """The loaders' result: a checked :class:`ShowerDataset`, or with ``check=False`` the pair
+    ``(dataset, raw)``: a dataset of sanitised copies (non-finite values -> 0, energies <= 0
+    -> 1, negative cells -> 0, PDG ids rounded) that carries the file's structure (shape,
+    names, geometry, units), and the raw ``conditions``, ``pdg``, ``layers``, ``showers`` (a
+    lazy source or an array) and ``extra`` arrays to scan for problems."""
+    if check:
+        return ShowerDataset(showers, conditions, pdg=pdg, layers=layers, **kwargs)
+    raw = {"showers": showers, "conditions": conditions, "pdg": pdg, "layers": layers, **extra}
+    clean_c = np.array(conditions, dtype=np.float32)
+    if clean_c.ndim == 1:
+        clean_c = clean_c[:, None]
+    clean_c[~np.isfinite(clean_c)] = 0.0
+    if clean_c.ndim == 2 and clean_c.shape[1]:
+        clean_c[:, 0][~(clean_c[:, 0] > 0)] = 1.0
+    clean_pdg = None
+    if pdg is not None:
+        clean_pdg = np.array(pdg, dtype=np.float64)
+        clean_pdg[~np.isfinite(clean_pdg)] = 0.0
+        clean_pdg = np.round(clean_pdg)
+    clean_layers = None
+    if layers is not None:
+        clean_layers = np.array(layers, dtype=np.float32)
+        clean_layers[~np.isfinite(clean_layers)] = 0.0
+    if not isinstance(showers, _H5ShowerSource):  # an in-memory array (npz): only its shape,
+        shape = np.shape(showers)                   # as a source that is never read
+        showers = _H5ShowerSource("", "", shape[1:3], shape[0])
+    dataset = ShowerDataset(showers, clean_c, pdg=clean_pdg, layers=clean_layers, **kwargs)
+    return dataset, raw
+
+
+def _row_problem(dataset, kind, bad_rows, values, first_detail="", **extra):
+    """One entry of :func:`scan_problems`' list, or ``None`` when no row is bad."""
+    rows = np.flatnonzero(bad_rows)
+    if len(rows) == 0:
+        return None
+    return {"dataset": dataset, "kind": kind, "count": int(len(rows)), "values": int(values),
+            "first_index": int(rows[0]), **extra}
+
+
+def _scan_array(name, array, positive_first_column=False, integer=False, column_names=None):
+    """Problems of an in-memory array (conditions, layers, PDG ids, incident energies)."""
+    if array is None:
+        return []
+    values = np.asarray(array)
+    if values.dtype.kind not in "biuf":
+        return []
+    values = values.reshape(len(values), -1)
+    out = []
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values.astype(np.float32) if name != "pdg" else values)
+        bad = ~finite
+        problem = _row_problem(name, "non_finite", bad.any(axis=1), bad.sum())
+        if problem is not None:
+            row = problem["first_index"]
+            column = int(np.flatnonzero(bad[row])[0])
+            if column_names is not None and values.shape[1] > 1:
+                problem["first_column"] = str(column_names[column])
+            out.append(problem)
+    else:
+        finite = np.ones(values.shape, dtype=bool)
+    if positive_first_column:
+        first = values[:, 0].astype(np.float64)
+        bad = finite[:, 0] & ~(first > 0)
+        problem = _row_problem(name, "non_positive", bad, bad.sum())
+        if problem is not None:
+            problem["first_value"] = float(first[problem["first_index"]])
+            out.append(problem)
+    if integer and values.dtype.kind == "f":
+        bad = finite & (values != np.round(values))
+        problem = _row_problem(name, "non_integer", bad.any(axis=1), bad.sum())
+        if problem is not None:
+            out.append(problem)
+    return out
+
+
+def _scan_showers(source, chunk_bytes=16 * 2**20):
+    """NaN/inf cells, negative cells and empty (all-zero) showers, read in chunks of about
+    ``chunk_bytes`` (an HDF5 dataset is read straight from the file, without the value checks
+    of lazy datasets; the cells are those stored, before any sum over depth)."""
+    if isinstance(source, _H5ShowerSource):
+        handle = h5py.File(source.path, "r")
+        data = handle[source.key]
+    else:
+        handle, data = None, source
+    counts = {kind: [0, 0, None] for kind in ("non_finite", "negative", "empty")}
+    low = None
+    try:
+        n = int(data.shape[0])
+        row_cells = int(np.prod(data.shape[1:]))
+        rows = max(1, chunk_bytes // max(1, row_cells * data.dtype.itemsize))
+        for start in range(0, n, rows):
+            block = np.asarray(data[start:start + rows]).reshape(-1, row_cells)
+            masks = {}
+            if block.dtype.kind == "f":
+                masks["non_finite"] = ~np.isfinite(block)
+            if block.dtype.kind in "if":
+                masks["negative"] = block < 0
+            for kind, mask in masks.items():
+                bad_rows = mask.any(axis=1)
+                if bad_rows.any():
+                    entry = counts[kind]
+                    entry[0] += int(bad_rows.sum())
+                    entry[1] += int(mask.sum())
+                    if entry[2] is None:
+                        entry[2] = start + int(np.flatnonzero(bad_rows)[0])
+                    if kind == "negative":
+                        m = float(block[mask].min())
+                        low = m if low is None else min(low, m)
+            empty = ~np.any(block != 0, axis=1)
+            if empty.any():
+                entry = counts["empty"]
+                entry[0] += int(empty.sum())
+                entry[1] += int(empty.sum()) * row_cells
+                if entry[2] is None:
+                    entry[2] = start + int(np.flatnonzero(empty)[0])
+    finally:
+        if handle is not None:
+            handle.close()
+    out = []
+    for kind, (count, values, first) in counts.items():
+        if count:
+            entry = {"dataset": "showers", "kind": kind, "count": count, "values": values,
+                     "first_index": first}
+            if kind == "negative":
+                entry["min_value"] = low
+            out.append(entry)
+    return out
+
+
+_PROBLEM_TEXT = {
+    "non_finite": "NaN/inf",
+    "negative": "negative",
+    "empty": "empty (all cells 0)",
+    "non_positive": "<= 0",
+    "non_integer": "non-integer",
+}
+
+
+def _plural(count, word):
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def describe_problem(problem):
+    """One line for an entry of ``info(path)["problems"]``, e.g. ``showers: 2 with NaN/inf
+    cells (3 cells), first: shower 3``."""
+    name, kind, count = problem["dataset"], problem["kind"], problem["count"]
+    first = problem["first_index"]
+    if name == "showers":
+        if kind == "empty":
+            return f"showers: {count} empty (all cells 0), first: shower {first}"
+        detail = _plural(problem["values"], "cell")
+        if kind == "negative":
+            detail += f", min {problem['min_value']:.6g}"
+        return f"showers: {count} with {_PROBLEM_TEXT[kind]} cells ({detail}), first: shower {first}"
+    if kind == "non_positive":
+        what = "energies (conditions column 0)" if name == "conditions" else name
+        text = f"{what}: {_plural(count, 'row')} <= 0, first: row {first}"
+    else:
+        text = f"{name}: {_plural(count, 'row')} with {_PROBLEM_TEXT[kind]} values, first: row {first}"
+    if "first_column" in problem:
+        text += f", column {problem['first_column']!r}"
+    if "first_value" in problem:
+        text += f" ({problem['first_value']:.6g})"
+    return text
+
+
 def _check_exists(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {path!r}")
@@ -439,7 +647,7 @@ def _metadata_attrs(attrs):
 
 
 # -- calozdc format -------------------------------------------------------------------------
-def _load_calozdc(f, path, geometry, grid_shape, lazy):
+def _load_calozdc(f, path, geometry, grid_shape, lazy, check=True):
     _check_version(f.attrs)
     _require(f, ["showers", "conditions"], "calozdc files hold 'showers' and 'conditions'")
     showers = f["showers"]
@@ -457,14 +665,16 @@ def _load_calozdc(f, path, geometry, grid_shape, lazy):
         raise ValueError(
             f"dataset 'conditions' must be (N, k). Received: shape={conditions.shape}"
         )
-    _check_energies(conditions[:, 0], "energies (conditions column 0)")
+    if check:
+        _check_energies(conditions[:, 0], "energies (conditions column 0)")
     pdg = _rows(f, "pdg", n) if "pdg" in f else None
     layers = _rows(f, "layers", n) if "layers" in f else None
     geometry = _geometry_for(geometry, _json_attr(f.attrs, "geometry"), showers.shape[1:],
                              None if layers is None else layers.shape[1])
+    lazy = lazy or not check  # the unchecked path scans the file itself, in chunks
     data = _H5ShowerSource(path, "showers", showers.shape[1:], n) if lazy else showers[()]
-    return ShowerDataset(
-        data, conditions, pdg=pdg, layers=layers,
+    return _dataset(
+        check, {}, data, conditions, pdg=pdg, layers=layers,
         condition_names=_columns(f["conditions"].attrs, conditions.shape[1]),
         geometry=geometry, metadata=_json_attr(f.attrs, "metadata", {}),
     )
@@ -593,7 +803,7 @@ def _grid_for(f, showers, grid_shape, geometry, stored_geometry):
     return grid
 
 
-def _load_calochallenge(f, path, geometry, grid_shape, lazy):
+def _load_calochallenge(f, path, geometry, grid_shape, lazy, check=True):
     _check_version(f.attrs)
     _require(f, ["incident_energies", "showers"],
              "CaloChallenge files hold 'incident_energies' and 'showers'")
@@ -612,7 +822,8 @@ def _load_calochallenge(f, path, geometry, grid_shape, lazy):
             f"shape={incident.shape}"
         )
     incident = incident.reshape(n)
-    _check_energies(incident, "incident_energies")
+    if check:
+        _check_energies(incident, "incident_energies")
     stored_geometry = _json_attr(f.attrs, "geometry")
     grid = _grid_for(f, showers, grid_shape, geometry, stored_geometry)
 
@@ -627,7 +838,8 @@ def _load_calochallenge(f, path, geometry, grid_shape, lazy):
         energy_unit = _attr_str(f["conditions"].attrs, "energy_unit") or "MeV"
     else:
         conditions, names, energy_unit = incident[:, None], ["energy"], "MeV"
-    _check_energies(conditions[:, 0], "energies (conditions column 0)")
+    if check:
+        _check_energies(conditions[:, 0], "energies (conditions column 0)")
 
     if "pdg" in f:
         pdg = _rows(f, "pdg", n)
@@ -656,11 +868,13 @@ def _load_calochallenge(f, path, geometry, grid_shape, lazy):
             "response_unit": _attr_str(showers.attrs, "unit") or "MeV",
             "file_attributes": _metadata_attrs(f.attrs),
         }
+    lazy = lazy or not check  # the unchecked path scans the file itself, in chunks
     data = lazy_source if lazy else lazy_source.read(np.arange(n))
     if not lazy:
         lazy_source.close()
-    return ShowerDataset(data, conditions, pdg=pdg, layers=layers, condition_names=names,
-                         geometry=geometry, metadata=metadata)
+    extra = {} if "conditions" not in f else {"incident_energies": incident}
+    return _dataset(check, extra, data, conditions, pdg=pdg, layers=layers,
+                    condition_names=names, geometry=geometry, metadata=metadata)
 
 
 def _energy_unit(dataset):
@@ -746,7 +960,7 @@ def _read_npz(path):
         raise ValueError(f"Cannot read {path!r} (corrupt or truncated npz?): {err}") from None
 
 
-def _load_alice(path, particles_path, geometry):
+def _load_alice(path, particles_path, geometry, check=True):
     responses_path, particles_path = _alice_paths(path, particles_path)
     responses = _read_npz(responses_path)
     particles = _read_npz(particles_path)
@@ -768,10 +982,11 @@ def _load_alice(path, particles_path, geometry):
             f"holds {particles.shape[0]} particles (the number of rows must agree)."
         )
     _check_not_empty(responses.shape[0])
-    _check_energies(particles[:, 0], "energies (particles column 0)")
+    if check:
+        _check_energies(particles[:, 0], "energies (particles column 0)")
     geometry = _geometry_for(geometry, None, responses.shape[1:], None)
-    return ShowerDataset(
-        responses, particles[:, :-1], pdg=particles[:, -1], condition_names=ZN44_CONDITION_NAMES,
+    return _dataset(
+        check, {}, responses, particles[:, :-1], pdg=particles[:, -1], condition_names=ZN44_CONDITION_NAMES,
         geometry=geometry,
         metadata={"source_format": "alice", "energy_unit": _ALICE_ENERGY_UNIT,
                   "response_unit": "photons"},
