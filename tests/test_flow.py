@@ -169,7 +169,7 @@ def test_factorised_generation_sums_to_the_generated_total(trained):
     np.testing.assert_allclose(
         c[:, -1] * std + mean, np.log(showers.reshape(len(showers), -1).sum(1)), rtol=1e-4)
     showers_gen = model.generate(conditions[:6], steps=3, seed=4)
-    totals = model.generate_totals(conditions[:6], steps=3, seed=4)
+    totals = model.generate_totals(conditions[:6], seed=4)
     assert showers_gen.shape == (6,) + SHAPE and showers_gen.min() >= 0
     np.testing.assert_allclose(showers_gen.reshape(6, -1).sum(1), totals, rtol=1e-4)
     # deterministic for a seed, different for another

@@ -4,16 +4,20 @@ The same data and training budget as ``tests/test_learning_ddim.py`` (3,000 simu
 electron showers in the Geant4-reference setup, 10 epochs of batch 32 = 940 optimizer steps,
 Adam at 2e-3 cosine-decayed to 0, EMA 0.99) and the same U-Net widths, with the flow
 family's own recipe (:func:`calozdc.models.flow.presets.default_transforms`, the
-energy/shape factorisation, logit-normal time). Checked on 360 held-out showers:
+energy/shape factorisation, logit-normal time). Checked on held-out showers:
 
 * the mean sums of the common PMT, of the four towers and of all channels per incident-energy
-  bin within 10 % of the real ones (the DDIM's test allows 15 %);
-* the channel Wasserstein-1 distance (arXiv:2407.16704 eq. 4.2) at 10 Euler steps below the
-  DDIM's at 10 DDIM steps (the DDIM of the session-wide ``ddim_learning_run`` fixture);
+  bin within 10 % of the real ones (the DDIM's test allows 15 %), on 2,000 held-out showers
+  (the total has a long right tail, fibre-entry events: ~100 showers per bin move a mean by
+  10 % and a spread by 30 %);
 * the relative spread of the total per energy bin within 25 % of the real one (the total's
-  own flow learns the width, not only the mean);
+  own flow learns the width, not only the mean), on the same 2,000;
+* the channel Wasserstein-1 distance (arXiv:2407.16704 eq. 4.2) at 10 Euler steps below the
+  DDIM's at 10 DDIM steps on the DDIM test's 360 showers (the DDIM of the session-wide
+  ``ddim_learning_run`` fixture);
 * Heun at 5 steps (10 network evaluations) within 10 % of Euler at 10 in W1;
-* an untrained model of the same architecture far off (so the test can fail).
+* an untrained model of the same architecture far off in the totals per energy bin and in
+  W1 (so the test can fail).
 """
 
 import keras
@@ -42,6 +46,7 @@ SEED = 0
 MODEL = {"widths": (8, 16, 32), "blocks_per_level": 1, "embedding_dim": 64, "attention": False,
          "p_uncond": 0.0, "ema_decay": 0.99}
 TOLERANCE = 0.10
+N_CHECK = 2000  # held-out showers for the per-bin means and spreads
 
 
 def build(geometry, condition_dim, seed, decay_steps=1):
@@ -57,24 +62,28 @@ def train_and_sample(seed=SEED):
     """Trains the flow on the DDIM test's data and samples the held-out conditions."""
     keras.utils.set_random_seed(seed)
     train = simulate("zn44", N_TRAIN, seed=1000 + seed, **SETUP)
-    test = simulate("zn44", N_TEST, seed=2000 + seed, **SETUP)
+    test = simulate("zn44", N_TEST, seed=2000 + seed, **SETUP)  # the DDIM test's
+    check = simulate("zn44", N_CHECK, seed=3000 + seed, **SETUP)
     geometry = train.geometry
     model = build(geometry, train.conditions.shape[1], seed,
                   decay_steps=EPOCHS * -(-N_TRAIN // BATCH))
     model.fit_transforms(train.showers, train.conditions)
     x, c = model.preprocess(train.showers, train.conditions)
     history = model.fit(x, c, batch_size=BATCH, epochs=EPOCHS, verbose=0)
-    out = {"energies": test.conditions[:, 0], "real": geometry.channel_sums(test.showers),
-           "real_totals": test.showers.reshape(N_TEST, -1).sum(1), "loss": history.history["loss"]}
+    out = {"energies": check.conditions[:, 0], "real": geometry.channel_sums(check.showers),
+           "real_totals": check.showers.reshape(N_CHECK, -1).sum(1),
+           "loss": history.history["loss"]}
+    generated = model.generate(check.conditions, steps=COMPARE_STEPS, seed=seed + 1)
+    out["euler"] = geometry.channel_sums(generated)
+    out["euler_totals"] = generated.reshape(N_CHECK, -1).sum(1)
     for solver, steps in (("euler", COMPARE_STEPS), ("heun", COMPARE_STEPS // 2)):
         generated = model.generate(test.conditions, steps=steps, solver=solver, seed=seed + 1)
-        out[solver] = geometry.channel_sums(generated)
-        out[f"{solver}_totals"] = generated.reshape(N_TEST, -1).sum(1)
         out[f"w1_{solver}"] = metrics.wasserstein_channels(test.showers, generated, geometry)[0]
     untrained = build(geometry, train.conditions.shape[1], seed)
     untrained.fit_transforms(train.showers, train.conditions)
+    out["untrained"] = geometry.channel_sums(
+        untrained.generate(check.conditions, steps=2, seed=seed + 1))
     generated = untrained.generate(test.conditions, steps=2, seed=seed + 1)
-    out["untrained"] = geometry.channel_sums(generated)
     out["w1_untrained"] = metrics.wasserstein_channels(test.showers, generated, geometry)[0]
     return out
 
@@ -118,6 +127,9 @@ def test_heun_at_half_the_steps_matches_euler(trained):
 
 
 def test_untrained_model_is_far_off(trained):
+    # Untrained, the total's flow is the identity on its noise: totals drawn from the
+    # fitted marginal distribution whatever the energy, so low energies get far too much
+    # and high energies far too little; the image is noise.
     ratios = bin_mean_ratios(trained["real"], trained["untrained"], trained["energies"])
-    assert np.all(np.abs(ratios[:, -1] - 1.0) > 3 * TOLERANCE), ratios
-    assert trained["w1_untrained"] > 3 * trained["w1_euler"]
+    assert ratios[0, -1] > 1 + 3 * TOLERANCE and ratios[-1, -1] < 1 - 3 * TOLERANCE, ratios
+    assert trained["w1_untrained"] > 1.5 * trained["w1_euler"]

@@ -203,4 +203,4 @@ def test_cli_tune_flow_shares_the_fitted_model_space(tmp_path):
     out = model.generate(conditions, steps=2, seed=0)
     assert out.shape == (2, 20, 20, 1) and np.all(out >= 0)
     np.testing.assert_allclose(out.reshape(2, -1).sum(1),
-                               model.generate_totals(conditions, steps=2, seed=0), rtol=1e-4)
+                               model.generate_totals(conditions, seed=0), rtol=1e-4)

@@ -63,6 +63,13 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         ema_decay: EMA decay in ``[0, 1)`` or None; ``ema_warmup``: warm-up of the decay.
         total_weight: weight of the total's flow-matching loss.
         total_stats: ``[mean, std, floor]`` of ``log(total)`` (set by :meth:`fit_transforms`).
+        total_time_sampling: time distribution of the total's flow (default uniform: the
+            total's distribution has a long right tail, the fibre-entry events of a
+            quartz-fibre calorimeter, which lives near ``t = 1``; logit-normal undersampled
+            it, see ``benchmarks/RESULTS.md``).
+        total_repeats: (t, noise) draws per shower and step for the total's loss.
+        total_steps, total_solver: the total's ODE solver at sampling (default 50 Heun
+            steps: the MLP is cheap next to the U-Net, and few steps shrank the tail).
         shower_transform, condition_transform: transforms (physical -> model space), names,
             serialized dicts or None.
         seed: seed of the training noise.
@@ -104,6 +111,10 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         ema_warmup=True,
         total_weight=1.0,
         total_stats=None,
+        total_time_sampling="uniform",
+        total_repeats=8,
+        total_steps=50,
+        total_solver="heun",
         shower_transform=None,
         condition_transform=None,
         seed=None,
@@ -126,6 +137,15 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
             raise ValueError(f"`p_uncond` must be in [0, 1). Received: p_uncond={p_uncond}")
         if ema_decay is not None and not 0 <= ema_decay < 1:
             raise ValueError(f"`ema_decay` must be None or in [0, 1). Received: ema_decay={ema_decay}")
+        if total_time_sampling not in TIME_SAMPLINGS:
+            raise ValueError(
+                f"`total_time_sampling` must be one of {TIME_SAMPLINGS}. "
+                f"Received: total_time_sampling={total_time_sampling!r}"
+            )
+        if isinstance(total_repeats, bool) or int(total_repeats) != total_repeats \
+                or total_repeats < 1:
+            raise ValueError(f"`total_repeats` must be an integer >= 1. Received: {total_repeats!r}")
+        check_solver(total_solver, total_steps)
         if not total_weight >= 0:
             raise ValueError(f"`total_weight` must be >= 0. Received: total_weight={total_weight}")
         self.image_shape, image_conditions = _denoiser_shapes(velocity_network)
@@ -150,6 +170,10 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         self.ema_warmup = bool(ema_warmup)
         self.total_weight = float(total_weight)
         self.total_stats = None if total_stats is None else [float(v) for v in total_stats]
+        self.total_time_sampling = total_time_sampling
+        self.total_repeats = int(total_repeats)
+        self.total_steps = int(total_steps)
+        self.total_solver = total_solver
         self.shower_transform = get_transform(shower_transform)
         self.condition_transform = get_transform(condition_transform)
         self.seed = seed
@@ -191,18 +215,19 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         ``sigma_min = 0``)."""
         return x1 - x0
 
-    def sample_time(self, batch):
-        """``(B, 1)`` training times: uniform, or logit-normal (Esser et al. 2024, eq. 19)."""
-        if self.time_sampling == "uniform":
+    def sample_time(self, batch, sampling=None):
+        """``(B, 1)`` training times: uniform, or logit-normal (Esser et al. 2024, eq. 19);
+        ``sampling`` defaults to the model's ``time_sampling``."""
+        if (sampling or self.time_sampling) == "uniform":
             return replica_rows(lambda n: keras.random.uniform((n, 1), seed=self.seed_generator),
                                 batch)
         normal = replica_rows(lambda n: keras.random.normal((n, 1), seed=self.seed_generator),
                               batch)
         return ops.sigmoid(self.logit_normal_mean + self.logit_normal_std * normal)
 
-    def _regression_pair(self, network, x1, conditions, mask, training):
+    def _regression_pair(self, network, x1, conditions, mask, training, sampling=None):
         batch = ops.shape(x1)[0]
-        t = self.sample_time(batch)
+        t = self.sample_time(batch, sampling)
         x0 = replica_rows(
             lambda n: keras.random.normal((n, *x1.shape[1:]), seed=self.seed_generator), batch
         )
@@ -238,9 +263,16 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         )
         outputs = {"prediction": prediction, "target": target}
         if self.total_network is not None:
-            k = self.condition_dim
+            # The total's network is small: ``total_repeats`` draws of (t, noise) per shower
+            # and step lower the variance of its gradient at little cost.
+            k, repeats = self.condition_dim, self.total_repeats
             total_prediction, total_target = self._regression_pair(
-                self.total_network, conditions[:, k:], conditions[:, :k], mask, training
+                self.total_network,
+                ops.repeat(conditions[:, k:], repeats, axis=0),
+                ops.repeat(conditions[:, :k], repeats, axis=0),
+                ops.repeat(mask, repeats, axis=0),
+                training,
+                self.total_time_sampling,
             )
             outputs.update(total_prediction=total_prediction, total_target=total_target)
         return outputs
@@ -395,20 +427,23 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
                               verbose=0, callbacks=callbacks)
         return np.asarray(out, dtype="float32")[: len(conditions) - pad]
 
-    def generate_totals(self, conditions, steps=10, solver="euler", guidance=0.0, seed=None,
-                        batch_size=256, use_ema=True):
-        """Samples the total of one shower per condition row (physical units, ``(N,)``)."""
+    def generate_totals(self, conditions, guidance=0.0, seed=None, batch_size=256,
+                        use_ema=True):
+        """Samples the total of one shower per condition row (physical units, ``(N,)``), with
+        the model's ``total_steps`` steps of ``total_solver`` (the total's network is cheap,
+        so its ODE is solved finely whatever the image's step count)."""
         if self.total_network is None:
             raise ValueError("This model has no total network (energy/shape factorisation "
                              "off). Received: total_network=None")
         conditions = self._check_conditions(conditions)
         rng = np.random.default_rng(seed)
-        return self._sample_totals(self._transform_conditions(conditions), steps, solver,
-                                   guidance, rng, min(batch_size, len(conditions)), use_ema)[1]
+        return self._sample_totals(self._transform_conditions(conditions), guidance, rng,
+                                   min(batch_size, len(conditions)), use_ema)[1]
 
-    def _sample_totals(self, model_conditions, steps, solver, guidance, rng, batch, use_ema):
+    def _sample_totals(self, model_conditions, guidance, rng, batch, use_ema):
         noise = rng.standard_normal((len(model_conditions), 1), dtype=np.float32)
-        sampler = self.sampler(steps, solver, guidance, use_ema, part="total")
+        sampler = self.sampler(self.total_steps, self.total_solver, guidance, use_ema,
+                               part="total")
         z = self._integrate(sampler, model_conditions, noise, batch)
         mean, std, floor = self.total_stats
         totals = np.exp(np.clip(z[:, 0].astype(np.float64) * std + mean, -700.0, 700.0))
@@ -432,8 +467,8 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
 
         Args:
             conditions: ``(N, k)`` conditions in physical units (``(N,)`` if ``k == 1``).
-            steps: solver steps (network evaluations: ``steps`` for Euler, ``2 steps`` for
-                midpoint and Heun).
+            steps: solver steps of the image (network evaluations: ``steps`` for Euler,
+                ``2 steps`` for midpoint and Heun); the total uses ``total_steps``.
             solver: ``"euler"``, ``"midpoint"`` or ``"heun"``.
             guidance: classifier-free guidance scale (needs ``p_uncond > 0``).
             seed: integer seed; the same seed gives the same showers on a backend (all
@@ -459,8 +494,7 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         batch = min(batch_size, n)
         model_conditions = self._transform_conditions(conditions)
         if self.total_network is not None:
-            z, totals = self._sample_totals(model_conditions, steps, solver, guidance, rng,
-                                            batch, use_ema)
+            z, totals = self._sample_totals(model_conditions, guidance, rng, batch, use_ema)
             model_conditions = np.concatenate([model_conditions, z], axis=1)
         noise = rng.standard_normal((n,) + self.image_shape, dtype=np.float32)
         with progress(n, "generate", verbose, unit="shower") as bar:
@@ -498,6 +532,10 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
                 "ema_warmup": self.ema_warmup,
                 "total_weight": self.total_weight,
                 "total_stats": self.total_stats,
+                "total_time_sampling": self.total_time_sampling,
+                "total_repeats": self.total_repeats,
+                "total_steps": self.total_steps,
+                "total_solver": self.total_solver,
                 "shower_transform": serialize_transform(self.shower_transform),
                 "condition_transform": serialize_transform(self.condition_transform),
                 "seed": self.seed,
