@@ -12,6 +12,7 @@ FAMILIES = {
     "vqvae": "calozdc.models.vqvae.presets:build_vq_generator",
     "ddim": "calozdc.models.ddim.presets:build_ddim",
     "flow": "calozdc.models.flow.presets:build_flow",
+    "latent-flow": "calozdc.models.flow.presets:build_latent_flow",
 }
 
 #: KerasTuner search kinds of ``calozdc tune`` / ``calozdc.tuning.make_tuner``.

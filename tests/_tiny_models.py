@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow")
+FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow")
 
 #: Builder options small enough to build, fit and save in about a second each.
 TINY_OPTIONS = {
@@ -22,11 +22,13 @@ TINY_OPTIONS = {
              "num_timesteps": 20},
     "flow": {"widths": (8, 16), "blocks_per_level": 1, "embedding_dim": 8, "attention": False,
              "total_width": 8, "total_blocks": 1},
+    "latent-flow": {"latent_channels": 2, "autoencoder_widths": (4, 4), "widths": (8,),
+                    "embedding_dim": 8, "total_width": 8, "total_blocks": 1},
 }
 
 #: Generation options per family (DDIM: few steps).
 GENERATE_OPTIONS = {"gan": {}, "twostep": {}, "vqvae": {}, "ddim": {"steps": 3},
-                    "flow": {"steps": 3}}
+                    "flow": {"steps": 3}, "latent-flow": {"steps": 3}}
 
 
 #: Image shape of the tiny models: the central 12 x 12 cells of ecal20 (small = fast).
@@ -81,8 +83,8 @@ def fixed_inputs(family, model):
     if family in ("gan", "twostep"):
         return {"z": rng.standard_normal((3, model.latent_dim)).astype("float32"),
                 "p": rng.standard_normal((3, 1)).astype("float32")}
-    if family == "flow":
-        return {"x": rng.standard_normal((3,) + tuple(model.image_shape)).astype("float32"),
+    if family in ("flow", "latent-flow"):
+        return {"x": rng.standard_normal((3,) + tuple(model.state_shape)).astype("float32"),
                 "t": np.array([[0.0], [300.0], [900.0]], "float32"),
                 "p": rng.standard_normal((3, 2)).astype("float32")}
     if family == "ddim":
@@ -107,7 +109,7 @@ def forward(family, model, inputs):
         return {"denoiser": np64(model.denoiser(
             {"noisy_showers": inputs["x"], "timesteps": inputs["t"], "conditions": inputs["p"],
              "condition_mask": np.ones((len(inputs["p"]), 1), "float32")}, training=False))}
-    if family == "flow":  # image network (conditions + log total) and total network
+    if family in ("flow", "latent-flow"):  # velocity (conditions + log total) and total nets
         ones = np.ones((len(inputs["p"]), 1), "float32")
         image = model.velocity_network(
             {"noisy_showers": inputs["x"], "timesteps": inputs["t"], "conditions": inputs["p"],
@@ -115,7 +117,10 @@ def forward(family, model, inputs):
         total = model.total_network(
             {"noisy_showers": inputs["p"][:, 1:], "timesteps": inputs["t"],
              "conditions": inputs["p"][:, :1], "condition_mask": ones}, training=False)
-        return {"velocity": np64(image), "total_velocity": np64(total)}
+        out = {"velocity": np64(image), "total_velocity": np64(total)}
+        if family == "latent-flow":
+            out["decoder"] = np64(model.decoder(inputs["x"], training=False))
+        return out
     codes = inputs["codes"]
     logits = model.prior.predict_on_batch(
         {"codes": codes.reshape(len(codes), -1), "conditions": inputs["p"]})

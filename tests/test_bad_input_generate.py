@@ -47,6 +47,8 @@ BAD_OPTIONS = [
     ("flow", {"solver": "rk45"}, "solver='rk45'"),
     ("flow", {"seed": -3}, "seed=-3"),
     ("flow", {"batch_size": 0}, "batch_size=0"),
+    ("latent-flow", {"steps": 0}, "steps=0"),
+    ("latent-flow", {"solver": "rk45"}, "solver='rk45'"),
 ]
 
 

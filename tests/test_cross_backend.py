@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.crossbackend
 
 BACKENDS = ("tensorflow", "jax", "torch")
-FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow")
+FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow")
 HELPER = os.path.join(os.path.dirname(__file__), "_tiny_models.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: max |difference| / max(1, max |reference|).
@@ -76,7 +76,8 @@ def test_matrix_is_complete(matrix):
 def test_saved_model_loads_and_agrees(matrix, source, target, family):
     row = matrix[source, target, family]
     expected_class = {"gan": "ConditionalGAN", "twostep": "TwoStepGAN", "vqvae": "VQGenerator",
-                      "ddim": "DDIM", "flow": "FlowMatching"}[family]
+                      "ddim": "DDIM", "flow": "FlowMatching",
+                      "latent-flow": "LatentFlowMatching"}[family]
     assert row["class"] == expected_class
     assert row["generate_ok"], row
     for name, diff in row["diffs"].items():

@@ -168,6 +168,11 @@ def test_factorised_generation_sums_to_the_generated_total(trained):
     mean, std, _ = model.total_stats
     np.testing.assert_allclose(
         c[:, -1] * std + mean, np.log(showers.reshape(len(showers), -1).sum(1)), rtol=1e-4)
+    # the zero threshold: the 1 % quantile of the non-empty model-space training cells
+    positive = x[x > 0]
+    assert model.zero_threshold == pytest.approx(float(np.quantile(positive, 0.01)), rel=1e-5)
+    u = model.generate(conditions[:6], steps=3, seed=4, return_model_space=True)
+    assert not np.any((u > 0) & (u < model.zero_threshold))
     showers_gen = model.generate(conditions[:6], steps=3, seed=4)
     totals = model.generate_totals(conditions[:6], seed=4)
     assert showers_gen.shape == (6,) + SHAPE and showers_gen.min() >= 0
@@ -251,3 +256,57 @@ def test_bad_construction():
         FlowMatching(unet, p_uncond=0.0).sampler(guidance=1.0)
     with pytest.raises(ValueError, match="preset"):
         build_flow(SHAPE, K, preset="huge")
+
+
+# -- latent flow -------------------------------------------------------------------------------
+def _latent_model():
+    from calozdc.models.flow.presets import build_latent_flow
+
+    shower_t, cond_t = default_transforms()
+    return build_latent_flow(SHAPE, K, latent_channels=2, autoencoder_widths=(4, 4),
+                             widths=(8,), embedding_dim=8, total_width=8, total_blocks=1,
+                             shower_transform=shower_t, condition_transform=cond_t, seed=0)
+
+
+def test_latent_flow_trains_in_two_phases_and_round_trips(tmp_path):
+    from calozdc.models.flow import LatentFlowMatching
+
+    keras.utils.set_random_seed(0)
+    showers, conditions = _data()
+    model = _latent_model()
+    assert model.state_shape == (2, 2, 2) and model.image_shape == SHAPE
+    model.fit_transforms(showers, conditions)
+    x, c = model.preprocess(showers, conditions)
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    history = model.fit(x, c, batch_size=8, epochs=2, autoencoder_epochs=3, verbose=0)
+    assert len(history.history["autoencoder_loss"]) == 3 and len(history.history["loss"]) == 2
+    assert history.history["autoencoder_loss"][-1] < history.history["autoencoder_loss"][0]
+    assert model.latent_scale > 0
+    # the encoder trained in phase 1 and stayed frozen in phase 2: encoding is reproducible
+    assert not all(np.array_equal(a, b) for a, b in zip(encoder_before,
+                                                        model.encoder.get_weights()))
+    latents = model.encode(x)
+    assert latents.shape == (len(x), 2, 2, 2)
+    assert abs(float(np.std(latents)) - 1.0) < 1e-3  # scaled to unit spread
+    out = model.generate(conditions[:5], steps=3, seed=1)
+    assert out.shape == (5,) + SHAPE and out.min() >= 0
+    np.testing.assert_allclose(out.reshape(5, -1).sum(1),
+                               model.generate_totals(conditions[:5], seed=1), rtol=1e-4)
+    path = str(tmp_path / "latent.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, LatentFlowMatching) and loaded.latent_scale == model.latent_scale
+    np.testing.assert_allclose(loaded.generate(conditions[:5], steps=3, seed=1), out,
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_latent_flow_bad_shapes():
+    from calozdc.models.flow import LatentFlowMatching, conv_autoencoder
+
+    encoder, decoder = conv_autoencoder(SHAPE, latent_channels=2, widths=(4, 4))
+    unet = ConditionalUNet((4, 4, 2), K, **TINY)  # the latent grid is 2 x 2, not 4 x 4
+    with pytest.raises(ValueError, match="one shape"):
+        LatentFlowMatching(unet, None, encoder, decoder)
+    with pytest.raises(ValueError, match="encoder"):
+        LatentFlowMatching(ConditionalUNet((2, 2, 2), K, **{**TINY, "widths": (8,)}), None,
+                           None, decoder)

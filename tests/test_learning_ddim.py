@@ -49,6 +49,7 @@ ENERGY_BINS = ((10.0, 25.0), (25.0, 60.0), (60.0, 200.0))
 N_TRAIN, N_TEST, EPOCHS, BATCH = 3000, 360, 10, 32
 FEW_STEPS, MANY_STEPS = 1, 25
 COMPARE_STEPS = 10  # the flow family's learning test compares its W1 with the DDIM's here
+N_CHECK = 2000  # ... on this many held-out showers (360 leave W1 dominated by the sample)
 MODEL = {"widths": (8, 16, 32), "blocks_per_level": 1, "embedding_dim": 64, "attention": False,
          "p_uncond": 0.0, "ema_decay": 0.99}
 LEARNING_RATE = 2e-3  # cosine-decayed to 0 over the training (a settled final model)
@@ -105,6 +106,9 @@ def train_and_sample(seed=SEED):
         generated = model.generate(test.conditions, steps=steps, eta=0.0, seed=seed + 1)
         out[steps] = geometry.channel_sums(generated)
         out[f"w1_{steps}"] = metrics.wasserstein_channels(test.showers, generated, geometry)[0]
+    check = simulate("zn44", N_CHECK, seed=3000 + seed, **SETUP)
+    generated = model.generate(check.conditions, steps=COMPARE_STEPS, eta=0.0, seed=seed + 1)
+    out["w1_check"] = metrics.wasserstein_channels(check.showers, generated, geometry)[0]
     # The same architecture and transforms, untrained (its output layer starts at zero).
     untrained = build(geometry, train.conditions.shape[1], seed)
     untrained.fit_transforms(train.showers, train.conditions)

@@ -13,9 +13,11 @@ energy/shape factorisation, logit-normal time). Checked on held-out showers:
 * the relative spread of the total per energy bin within 25 % of the real one (the total's
   own flow learns the width, not only the mean), on the same 2,000;
 * the channel Wasserstein-1 distance (arXiv:2407.16704 eq. 4.2) at 10 Euler steps below the
-  DDIM's at 10 DDIM steps on the DDIM test's 360 showers (the DDIM of the session-wide
-  ``ddim_learning_run`` fixture);
-* Heun at 5 steps (10 network evaluations) within 10 % of Euler at 10 in W1;
+  DDIM's at 10 DDIM steps, both on the same 2,000 held-out showers (the DDIM of the
+  session-wide ``ddim_learning_run`` fixture; on the DDIM test's 360 showers the
+  real-vs-real floor is ~14 photons and both models score at or below it, so that sample
+  cannot rank them);
+* Heun at 5 steps (10 network evaluations) within 10 % of Euler at 10 in W1 (360 showers);
 * an untrained model of the same architecture far off in the totals per energy bin and in
   W1 (so the test can fail).
 """
@@ -30,6 +32,7 @@ from test_learning_ddim import (
     EPOCHS,
     FEATURE_NAMES,
     LEARNING_RATE,
+    N_CHECK,
     N_TEST,
     N_TRAIN,
     SETUP,
@@ -46,7 +49,6 @@ SEED = 0
 MODEL = {"widths": (8, 16, 32), "blocks_per_level": 1, "embedding_dim": 64, "attention": False,
          "p_uncond": 0.0, "ema_decay": 0.99}
 TOLERANCE = 0.10
-N_CHECK = 2000  # held-out showers for the per-bin means and spreads
 
 
 def build(geometry, condition_dim, seed, decay_steps=1):
@@ -76,6 +78,7 @@ def train_and_sample(seed=SEED):
     generated = model.generate(check.conditions, steps=COMPARE_STEPS, seed=seed + 1)
     out["euler"] = geometry.channel_sums(generated)
     out["euler_totals"] = generated.reshape(N_CHECK, -1).sum(1)
+    out["w1_check"] = metrics.wasserstein_channels(check.showers, generated, geometry)[0]
     for solver, steps in (("euler", COMPARE_STEPS), ("heun", COMPARE_STEPS // 2)):
         generated = model.generate(test.conditions, steps=steps, solver=solver, seed=seed + 1)
         out[f"w1_{solver}"] = metrics.wasserstein_channels(test.showers, generated, geometry)[0]
@@ -117,7 +120,7 @@ def test_total_spread_per_energy_bin(trained):
 
 
 def test_channel_w1_below_the_ddims_at_the_same_steps(trained, ddim_learning_run):
-    flow, ddim = trained["w1_euler"], ddim_learning_run[f"w1_{COMPARE_STEPS}"]
+    flow, ddim = trained["w1_check"], ddim_learning_run["w1_check"]
     assert flow < ddim, (flow, ddim)
 
 

@@ -91,6 +91,9 @@ def register(subparsers):
                    "0; without --data the run's own split is used)")
     p.add_argument("--batch-size", type=int, default=1024,
                    help="RUN_DIR mode: generation batch size")
+    p.add_argument("--set", dest="set", action="append", default=None, metavar="KEY=VALUE",
+                   help="RUN_DIR mode: override a generation setting of the run (default: "
+                   "the run's, from its run.json; e.g. --set steps=50)")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/OpenMP threads for FPD/KPD/classifier (default 1, the fastest for "
                    "these small matrices; 0: no limit)")
@@ -147,12 +150,15 @@ def read_dataset(path, geometry=None):
     return load(path, geometry=geometry)
 
 
-def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=False):
+def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=False,
+                      sets=None):
     """Load ``run_dir/model.keras`` and generate one shower per row of ``conditions``.
 
     The model must have ``generate(conditions, seed=None)`` returning showers
     ``(n, H, W[, 1])`` in physical units (calozdc model families do). Batch ``i`` uses seed
-    ``seed + i``; ``verbose`` shows a bar of the showers generated on stderr.
+    ``seed + i``; ``verbose`` shows a bar of the showers generated on stderr. A run of
+    ``calozdc train`` generates with its recorded generation settings (``run.json``
+    ``config.generation``), ``sets`` (``[(key, value), ...]``) over them.
     """
     import keras
 
@@ -168,10 +174,16 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=Fals
     if os.path.isfile(os.path.join(run_dir, "run.json")):
         # A `calozdc train` run: also check its calozdc version and model family.
         from calozdc.cli.run_dir import load_run_model
+        from calozdc.cli.train_config import generation_settings
 
-        model, _ = load_run_model(run_dir)
+        model, run_info = load_run_model(run_dir)
+        settings = generation_settings(run_info, model, sets)
     else:
+        if sets:
+            raise ValueError(f"--set needs a run directory of `calozdc train` (with run.json). "
+                             f"Received: {run_dir!r}")
         model = keras.saving.load_model(path)
+        settings = {}
     if not callable(getattr(model, "generate", None)):
         raise CLIError(
             f"The model in {path!r} has no generate(conditions, seed=None) method "
@@ -183,11 +195,13 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=Fals
     ranges = batch_ranges(len(conditions), int(batch_size), "generate", verbose)
     for i, (start, stop) in enumerate(ranges):
         batch = conditions[start:stop]
-        parts.append(np.asarray(keras.ops.convert_to_numpy(model.generate(batch, seed=seed + i))))
+        showers = model.generate(batch, seed=seed + i, **settings)
+        parts.append(np.asarray(keras.ops.convert_to_numpy(showers)))
     return np.concatenate(parts)
 
 
 def run(args):
+    from calozdc.cli.train_config import parse_set
     from calozdc.metrics import Sample, evaluate, format_table, write_report
 
     if args.source is not None and args.generated is not None:
@@ -199,6 +213,8 @@ def run(args):
                        "is a run directory of `calozdc train`: its test split is then used)")
     if source is None:
         raise CLIError("give SOURCE (generated file or run directory) or --generated FILE")
+    if args.set and not run_mode:
+        raise CLIError("--set (generation settings) goes with a run directory SOURCE")
     if args.max_samples is not None and args.max_samples < 2:
         raise ValueError(f"--max-samples must be >= 2. Received: {args.max_samples}")
     out_dir = args.output
@@ -222,7 +238,8 @@ def run(args):
             data, real_source = _run_split(source, args)
         real = read_sample_subset(data, args)
         showers = generate_from_run(source, real.conditions, seed=args.seed,
-                                    batch_size=args.batch_size, verbose=not args.quiet)
+                                    batch_size=args.batch_size, verbose=not args.quiet,
+                                    sets=parse_set(args.set))
         generated = Sample(showers, real.conditions, None, real.geometry)
     else:
         real = read_showers(args.data, args.geometry)

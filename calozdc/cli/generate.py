@@ -1,4 +1,9 @@
-"""``calozdc generate RUN_DIR -n N -o OUT.h5``: sample showers from a trained run."""
+"""``calozdc generate RUN_DIR -n N -o OUT.h5``: sample showers from a trained run.
+
+The model samples with the run's generation settings (``config.generation`` of its
+``run.json``, e.g. ``steps``/``solver`` of a flow run; see :mod:`calozdc.cli.train_config`);
+``--set KEY=VALUE`` overrides one of them.
+"""
 
 import inspect
 import os
@@ -22,6 +27,9 @@ def register(subparsers):
                    help="comma-separated particle names or PDG ids for sampled conditions")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="generation batch size")
+    p.add_argument("--set", dest="set", action="append", default=None, metavar="KEY=VALUE",
+                   help="override a generation setting of the run (ddim: steps, eta, "
+                        "guidance; flow: steps, solver, guidance), e.g. --set steps=50")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bars (stderr) and no summary line")
@@ -59,9 +67,11 @@ def run(args):
 
     import calozdc.models  # noqa: F401  (registers the model classes)
     from calozdc.cli.run_dir import load_run_model, read_run_info
+    from calozdc.cli.train_config import generation_settings, parse_set
     from calozdc.data import ShowerDataset, save
 
     run_info = read_run_info(args.run_dir)  # one clear error per problem (future versions...)
+    sets = parse_set(args.set)
     if os.path.exists(args.output) and not args.overwrite:
         raise ValueError(
             f"Output exists (use --overwrite to replace it). Received: {args.output!r}"
@@ -76,7 +86,7 @@ def run(args):
             f"Received: {conditions.shape[1]} columns"
         )
     model, _ = load_run_model(args.run_dir, run_info)
-    options = {}
+    options = generation_settings(run_info, model, sets)
     if "verbose" in inspect.signature(model.generate).parameters:  # calozdc models
         options["verbose"] = not args.quiet
     showers = model.generate(conditions, seed=args.seed, batch_size=args.batch_size, **options)

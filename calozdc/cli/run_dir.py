@@ -22,6 +22,7 @@ FAMILY_CLASSES = {
     "vqvae": "VQGenerator",
     "ddim": "DDIM",
     "flow": "FlowMatching",
+    "latent-flow": "LatentFlowMatching",
 }
 
 

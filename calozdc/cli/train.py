@@ -1,12 +1,24 @@
-"""``calozdc train FAMILY [--data FILE]``: fit a model family and write a run directory.
+"""``calozdc train FAMILY [--preset NAME] [--config FILE] [--set KEY=VALUE ...]``: fit a model
+family and write a run directory.
 
 Without ``--data`` the model trains on the built-in zn44 showers
 (:func:`calozdc.data.builtin_dataset`: simulated once with a fixed seed, then read from the
 user cache).
 
+The model, training, transform and generation options of the run are resolved in the order
+family defaults < preset (``--preset NAME``, :mod:`calozdc.presets`, listed by ``calozdc
+presets``) < ``--config FILE.json`` < the flags (``--epochs`` ...) < ``--set KEY=VALUE``
+(values read as JSON when they are JSON); unknown options or bad values give one error naming
+the option (exit code 2). See :mod:`calozdc.cli.train_config`. The resolved configuration is
+saved as ``config`` in ``run.json``: ``calozdc train --config RUN_DIR/run.json`` builds the
+same model (the same weights for the same data and seed); its ``generation`` settings
+(``steps``, ``solver`` ...) are used by the monitors, ``calozdc generate`` and ``calozdc
+evaluate RUN_DIR``.
+
 The run directory is created when training starts and holds, while training:
 
-* ``run.json``: family, geometry, the run's arguments (defaults filled in), calozdc version,
+* ``run.json``: family, geometry, the resolved configuration (``config``), the run's
+  arguments (defaults filled in), calozdc version,
   Keras backend, dtype policy, data source, split seed and sizes, and ``status``:
   ``"running"``, ``"finished"``, ``"interrupted"`` (Ctrl-C) or ``"failed"`` (e.g. a NaN, with
   the epoch, batch and loss terms under ``"non_finite"``);
@@ -27,6 +39,7 @@ scalars (learning rates, loss scales, codebook health), physics metrics of the v
 split (channel W1, total-energy W1) and shower images every ``--metrics-every`` epochs.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -46,6 +59,34 @@ IMAGE_SHOWERS = 4
 #: Extra callbacks for tests (factories called with no argument, appended last).
 extra_callbacks = []
 
+_EPILOG = """\
+options (--set KEY=VALUE, or in a --config file):
+  model       the family builder's arguments, e.g. gan: latent_dim, hidden_dim,
+              generator_variant, discriminator_variant, dropout, heads, real_label,
+              fake_label, training_ratio, gradient_penalty_weight, g_max_lr, d_max_lr,
+              base_lr, step_size, gamma, output_activation, generator_loss_terms;
+              ddim: widths, blocks_per_level, attention, schedule, prediction_type,
+              p_uncond, ema_decay, learning_rate; flow: model.preset (U-Net size),
+              widths, ..., factorise, time_sampling, learning_rate
+  train       epochs, batch_size, seed, val_split, data, builtin_showers,
+              mixed_precision, distribution (as the flags)
+  transforms  shower_transform, condition_transform: a name ("log1p"), a list of
+              names (a chain) or a serialized dict
+  generation  ddim: steps, eta, guidance; flow: steps, solver, guidance (used by
+              the --logdir monitors, `calozdc generate` and `calozdc evaluate RUN`)
+  An unknown option lists the valid ones. A --config file is a JSON object with
+  "family", "preset" and the sections as objects (or options by name).
+
+examples:
+  calozdc train gan --preset seed000 --set hidden_dim=32 --set training_ratio=[2,1]
+  calozdc train flow --preset zdc --set steps=25 --set solver=heun
+  calozdc train ddim --set 'shower_transform=["log1p", "standardize"]'
+  calozdc train gan --set 'generator_loss_terms=[{"loss": "EnergyConservationLoss",
+      "config": {"target": "showers"}, "weight": 0.01}]'
+  calozdc train --config runs/gan/run.json --run-dir runs/gan2   # same model again
+  calozdc train gan --config tuning/best_gan.json               # the tuner's best
+"""
+
 
 def register(subparsers):
     from calozdc.data.builtin import DEFAULT_BUILTIN_SHOWERS
@@ -53,12 +94,26 @@ def register(subparsers):
 
     p = subparsers.add_parser(
         "train", help="train a generative model family (built-in showers or a shower file)",
-        description="Train a model family (model.fit on the active KERAS_BACKEND) and write a "
-                    "run directory with model.keras, run.json, history.json and checkpoint/. "
-                    "Resume an interrupted run with --resume RUN_DIR.",
+        description="Train a model family (model.fit on the active KERAS_BACKEND) and write\n"
+                    "a run directory with model.keras, run.json, history.json and\n"
+                    "checkpoint/. Options resolve as: family defaults < --preset < --config <\n"
+                    "flags < --set; run.json records them all (`config`). Resume an\n"
+                    "interrupted run with --resume RUN_DIR.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("family", nargs="?", choices=available_families(), default=None,
-                   help="model family (optional with --resume)")
+                   help="model family (optional with --resume, or with a --config that "
+                        "names one)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named option set of the family (`calozdc presets FAMILY` lists "
+                        "them; default: the config's, else 'default')")
+    p.add_argument("--config", default=None, metavar="FILE.json",
+                   help="options as a JSON object (sections model/train/transforms/"
+                        "generation, or options by name); a run's run.json or a tune "
+                        "best_FAMILY.json (their 'config' entry) reproduces that run")
+    p.add_argument("--set", dest="set", action="append", default=None, metavar="KEY=VALUE",
+                   help="set one option (repeatable; VALUE as JSON when it parses, else a "
+                        "string), e.g. --set hidden_dim=32 --set training_ratio=[2,1]")
     p.add_argument("--data", default=None,
                    help="shower file (calozdc HDF5 or a supported format); default: the "
                         "built-in zn44 showers")
@@ -127,21 +182,29 @@ def _check_run_options(opts):
 
 
 def _fresh_options(args):
-    """Run options of a new run: the given values over :data:`RUN_DEFAULTS`."""
+    """Run options and resolved configuration of a new run (see
+    :func:`calozdc.cli.train_config.resolve`)."""
+    from calozdc.cli import train_config
     from calozdc.data.builtin import DEFAULT_BUILTIN_SHOWERS
 
-    if args.family is None:
-        raise ValueError("Name the model family (e.g. `calozdc train gan`), or give --resume "
-                         "RUN_DIR. Received: no family")
-    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v)
-            for k, v in RUN_DEFAULTS.items()}
+    sets = train_config.parse_set(args.set)
+    file_config = None
+    if args.config is not None:
+        file_config = train_config.read_config_file(args.config)
+    flags = {k: getattr(args, k) for k in RUN_DEFAULTS if getattr(args, k) is not None}
+    config = train_config.resolve(args.family, args.preset, file_config,
+                                  config_source=f"--config {args.config!r}", flags=flags,
+                                  sets=sets)
+    opts = dict(config["train"])
     _check_run_options(opts)
     if opts["data"] is None and opts["builtin_showers"] is None:
         opts["builtin_showers"] = DEFAULT_BUILTIN_SHOWERS
     if opts["data"] is not None:
         opts["data"] = os.path.abspath(opts["data"])
-    opts["family"] = args.family
-    run_dir = args.run_dir or os.path.join("runs", args.family)
+    config["train"] = dict(opts)
+    family = config["family"]
+    opts["family"] = family
+    run_dir = args.run_dir or os.path.join("runs", family)
     if os.path.exists(run_dir):
         if not args.overwrite:
             raise ValueError(
@@ -152,7 +215,7 @@ def _fresh_options(args):
         if os.listdir(run_dir) and not os.path.isfile(os.path.join(run_dir, "run.json")):
             raise ValueError("--overwrite only replaces calozdc run directories (with run.json); "
                              f"this one is not empty and has none. Received: {run_dir!r}")
-    return opts, run_dir
+    return opts, run_dir, config
 
 
 def _read_run(run_dir):
@@ -183,15 +246,21 @@ def _resume_options(args):
     from calozdc.callbacks.run_checkpoint import read_checkpoint
 
     run_dir = args.resume
+    for flag, given in (("--preset", args.preset), ("--config", args.config),
+                        ("--set", args.set)):
+        if given is not None:
+            raise ValueError(f"{flag} cannot be combined with --resume (the run keeps its "
+                             f"configuration; --epochs may extend it). Received: {flag} "
+                             f"{given!r}")
     info = _read_run(run_dir)
     stored = info.get("options") or {}
     family = info.get("family")
     if args.family is not None and args.family != family:
         raise ValueError(f"--resume: the run in {run_dir!r} trains the {family!r} family, not "
                          f"{args.family!r}. Received: family={args.family!r}")
-    if family == "vqvae":
-        raise ValueError("--resume is not supported for the vqvae family (its fit has two "
-                         "phases); start a new run. Received: family='vqvae'")
+    if family in ("vqvae", "latent-flow"):
+        raise ValueError(f"--resume is not supported for the {family} family (its fit has two "
+                         f"phases); start a new run. Received: family={family!r}")
     if args.run_dir is not None and os.path.abspath(args.run_dir) != os.path.abspath(run_dir):
         raise ValueError(f"--run-dir cannot differ from --resume. Received: {args.run_dir!r}")
     if args.overwrite:
@@ -225,6 +294,18 @@ def default_transforms(family=None):
     from calozdc.models.registry import default_transforms as family_transforms
 
     return family_transforms(family)
+
+
+def _monitor_settings(run_info):
+    """``generate`` arguments of the monitors: the run's generation settings (steps capped
+    at :data:`~calozdc.cli.train_config.MONITOR_STEPS`); runs without a recorded
+    configuration (older calozdc): 20 DDIM steps, else the model's defaults."""
+    from calozdc.cli.train_config import MONITOR_STEPS, monitor_settings
+
+    config = run_info.get("config")
+    if isinstance(config, dict):
+        return monitor_settings(config)
+    return {"steps": MONITOR_STEPS} if run_info.get("family") == "ddim" else None
 
 
 def _geometry_info(dataset):
@@ -306,7 +387,7 @@ def _callback_classes():
     return DataEpoch, guarded(PhysicsMetricsCallback), guarded(ShowerImagesCallback)
 
 
-def _monitoring_callbacks(args, family, valid, guard, phys_cls, images_cls, seed):
+def _monitoring_callbacks(args, valid, guard, phys_cls, images_cls, seed, generate_kwargs):
     import keras
     import numpy as np
 
@@ -318,7 +399,7 @@ def _monitoring_callbacks(args, family, valid, guard, phys_cls, images_cls, seed
         m = min(len(valid), METRIC_SHOWERS)
         showers = np.asarray(valid.showers[:m], dtype="float32")
         conditions = np.asarray(valid.conditions[:m], dtype="float32")
-        gen_kwargs = {"steps": 20} if family == "ddim" else None
+        gen_kwargs = generate_kwargs
         out.append(phys_cls(guard, showers, conditions, every=args.metrics_every,
                             geometry=valid.geometry, seed=seed, generate_kwargs=gen_kwargs,
                             log_dir=logdir))
@@ -378,15 +459,16 @@ def run(args):
 
     from calozdc.callbacks import NonFiniteGuard, RunCheckpoint
     from calozdc.callbacks.run_checkpoint import load_checkpoint, write_json
+    from calozdc.cli import train_config
     from calozdc.cli.main import CLIError
-    from calozdc.models.registry import build_model
     from calozdc.version import FORMAT_VERSIONS, __version__
 
     _check_monitoring(args)
     if args.resume is not None:
         opts, run_dir, run_info, ckpt = _resume_options(args)
+        config = None
     else:
-        opts, run_dir = _fresh_options(args)
+        opts, run_dir, config = _fresh_options(args)
         run_info, ckpt = None, None
     family = opts["family"]
     dataset, source = _load_data(opts, args.quiet)
@@ -407,15 +489,16 @@ def run(args):
     try:
         with distribution_scope(opts["distribution"] or "none"):
             if ckpt is None:
-                shower_t, cond_t = default_transforms(family)
+                shower_t, cond_t = train_config.transforms_of(config)
                 x_phys = np.asarray(train.showers, dtype="float32")
                 c_phys = np.asarray(train.conditions, dtype="float32")
                 shower_t.fit(x_phys, conditions=c_phys)
                 cond_t.fit(c_phys)
                 shower_t, cond_t = _round_trip(shower_t), _round_trip(cond_t)
-                model = build_model(family, geometry, c_phys.shape[1], shower_transform=shower_t,
-                                    condition_transform=cond_t, seed=seed,
-                                    epochs=opts["epochs"])
+                # also completes and checks config["generation"] against model.generate
+                model = train_config.build_model(config, geometry, c_phys.shape[1],
+                                                 shower_transform=shower_t,
+                                                 condition_transform=cond_t)
                 if getattr(model, "fit_with_preprocess", False):
                     # its model space depends on more than the transforms (flow: the
                     # shower's own total): the model fits it and maps every batch
@@ -429,6 +512,7 @@ def run(args):
                     "image_shape": list(x_phys.shape[1:]),
                     "condition_dim": int(c_phys.shape[1]),
                     "condition_names": list(getattr(dataset, "condition_names", None) or []),
+                    "config": config,
                     "options": opts,
                     "calozdc_version": __version__,
                     "format_version": FORMAT_VERSIONS["run"],
@@ -473,8 +557,8 @@ def run(args):
                                        history=history, guard=guard)
             callbacks = [data_epoch_cls(batches), guard]
             if args.logdir is not None:
-                *monitors, tensorboard = _monitoring_callbacks(args, family, valid, guard,
-                                                               phys_cls, images_cls, seed)
+                *monitors, tensorboard = _monitoring_callbacks(
+                    args, valid, guard, phys_cls, images_cls, seed, _monitor_settings(run_info))
                 callbacks += monitors + [checkpoint, tensorboard]
             else:  # learning rates (and loss scales) in history.json all the same
                 from calozdc.callbacks import TrainingScalarsCallback

@@ -2,7 +2,11 @@
 
 Trials are stored in ``DIRECTORY/FAMILY`` (KerasTuner's format): rerunning the same command
 resumes the search (finished trials are kept) unless ``--overwrite``. The best model is saved
-as ``DIRECTORY/best_FAMILY.keras`` and the trial summary as ``DIRECTORY/best_FAMILY.json``.
+as ``DIRECTORY/best_FAMILY.keras`` and the trial summary as ``DIRECTORY/best_FAMILY.json``;
+the summary's ``config`` entry is the best trial as a ``calozdc train`` configuration (builder
+options, the sampling settings of the objective as generation settings, the search's epochs,
+batch size, seed, validation fraction and data): ``calozdc train --config
+DIRECTORY/best_FAMILY.json`` trains that model (see :mod:`calozdc.cli.train_config`).
 """
 
 import json
@@ -78,6 +82,17 @@ def read_space(value, family):
     return space
 
 
+def _best_config(args, hypermodel, hp):
+    """The best trial as a ``calozdc train --config`` configuration."""
+    from calozdc.cli.train_config import config_from_options
+
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+             "val_split": args.val_split, "data": os.path.abspath(args.data),
+             "builtin_showers": None}
+    return config_from_options(args.family, hypermodel.options(dict(hp.values)),
+                               generation=hypermodel.metric_generate_kwargs(hp), train=train)
+
+
 def run(args):
     import numpy as np
 
@@ -148,6 +163,7 @@ def run(args):
     summary = {"family": args.family, "tuner": args.tuner, "objective": "val_channel_w1",
                "best_trial": best_trial.trial_id, "best_score": float(best_trial.score),
                "hyperparameters": best_trial.hyperparameters.values,
+               "config": _best_config(args, hypermodel, best_trial.hyperparameters),
                "trials": {t.trial_id: (None if t.score is None else float(t.score))
                           for t in tuner.oracle.trials.values()}}
     info = os.path.join(args.directory, f"best_{args.family}.json")

@@ -107,3 +107,70 @@ def build_flow(
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
     return model
+
+
+def build_latent_flow(
+    geometry,
+    condition_dim,
+    *,
+    latent_channels=4,
+    autoencoder_widths=(32, 32),
+    widths=(32, 64),
+    blocks_per_level=1,
+    embedding_dim=64,
+    attention=False,
+    dropout=0.0,
+    factorise=True,
+    total_width=64,
+    total_blocks=3,
+    time_sampling="logit-normal",
+    p_uncond=0.1,
+    ema_decay=0.999,
+    learning_rate=1e-3,
+    autoencoder_learning_rate=1e-3,
+    autoencoder_epochs=None,
+    shower_transform=None,
+    condition_transform=None,
+    seed=None,
+):
+    """A compiled :class:`LatentFlowMatching`: :func:`conv_autoencoder` (zn44: an 11 x 11 x 4
+    latent grid) and a two-level :class:`ConditionalUNet` on it, the energy/shape
+    factorisation and the flow family's other defaults (see :func:`build_flow`). Use the
+    transforms of :func:`default_transforms`.
+
+    Args:
+        geometry: a ``calozdc.data.Geometry``, its name or an image shape ``(H, W[, C])``.
+        condition_dim: number of condition columns ``k``.
+        latent_channels, autoencoder_widths: the autoencoder.
+        widths, blocks_per_level, embedding_dim, attention, dropout: the latent U-Net.
+        autoencoder_learning_rate: Adam learning rate of phase 1.
+        autoencoder_epochs: default phase-1 epochs (None: as many as the flow's).
+        Others: as :func:`build_flow`.
+
+    Returns:
+        A compiled :class:`LatentFlowMatching`.
+    """
+    from calozdc.models.flow.latent_flow import LatentFlowMatching, conv_autoencoder
+
+    if isinstance(geometry, str):
+        from calozdc.data.geometry import get_geometry
+
+        geometry = get_geometry(geometry)
+    encoder, decoder = conv_autoencoder(_image_shape(geometry), latent_channels,
+                                        autoencoder_widths)
+    latent_shape = tuple(encoder.output.shape[1:])
+    unet = ConditionalUNet(
+        latent_shape, condition_dim + 1 if factorise else condition_dim, widths=widths,
+        blocks_per_level=blocks_per_level, embedding_dim=embedding_dim, attention=attention,
+        dropout=dropout, seed=None if seed is None else seed + 1000,
+    )
+    total = ConditionalMLP(1, condition_dim, width=total_width, blocks=total_blocks) \
+        if factorise else None
+    model = LatentFlowMatching(
+        unet, total, encoder, decoder, autoencoder_epochs=autoencoder_epochs,
+        time_sampling=time_sampling, p_uncond=p_uncond, ema_decay=ema_decay,
+        shower_transform=shower_transform, condition_transform=condition_transform, seed=seed,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
+                  autoencoder_optimizer=keras.optimizers.Adam(autoencoder_learning_rate))
+    return model
