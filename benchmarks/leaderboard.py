@@ -825,7 +825,7 @@ def floor_row(split, *, seed=0, n_splits=1, classifier=True):
     real = _real_sample(split.test)
     e_test = split.energies_gev(split.test)
     if split.floor_method == "split_halves":
-        result = evaluate(real, real.showers, seed=seed, classifier=classifier, paired=True,
+        result = evaluate(real, real, seed=seed, classifier=classifier, paired=True,
                           n_splits=int(n_splits))
         metrics = {name: {"value": m["floor"], "error": m["floor_error"]}
                    for name, m in result["metrics"].items()}

@@ -100,7 +100,7 @@ CASES = [
     ("step size 0", lambda: CyclicLR(1e-4, 1e-3, 0), "step_size_up=0"),
     ("gamma 0", lambda: CyclicLR(1e-4, 1e-3, 10, mode="exp_range", gamma=0.0), "gamma=0.0"),
     # build_model: what `calozdc train FAMILY` calls
-    ("unknown family", lambda: build_model("flow", "ecal20", 1), "family='flow'"),
+    ("unknown family", lambda: build_model("glow", "ecal20", 1), "family='glow'"),
     ("unknown geometry", lambda: build_model("gan", "ecal99", 1), "ecal99"),
     ("condition_dim 0", lambda: build_model("gan", "ecal20", 0), "condition_dim=0"),
     ("build lr<0", lambda: build_model("gan", SHAPE, 1, g_max_lr=-1.0, **TINY_GAN), "max_lr=-1.0"),

@@ -229,8 +229,8 @@ def _loss_terms(value, source):
     import math
 
     key = "generator_loss_terms"
-    if value is None:
-        return None
+    if value is None or value == "default":  # "default": the builder's own recipe terms
+        return value
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"`{key}` must be a list of {{\"loss\": NAME, \"config\": {{...}}, "
                          f"\"weight\": w}} objects ({source}). Received: {key}={value!r}")
@@ -415,7 +415,7 @@ def builder_options(config):
         default = defaults.get(key)
         if isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
-        if key == "generator_loss_terms" and value is not None:
+        if key == "generator_loss_terms" and value not in (None, "default"):
             value = [(make_loss(t["loss"], t.get("config")), t["weight"]) for t in value]
         if value is not default and value != default:
             options[key] = value

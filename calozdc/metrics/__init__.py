@@ -5,12 +5,13 @@
   :func:`pixel_rmse`.
 * CaloChallenge: :func:`high_level_features`, :func:`separation_power`,
   :func:`histogram_separation`, :func:`fpd`, :func:`kpd` (jetnet 0.2.5 definitions),
-  :func:`classifier_auc`.
+  :func:`classifier_auc`; :func:`common_features` (the features every sample has, so that
+  model and floor compare the same ones).
 * :func:`evaluate` (model vs real with the real-vs-real floor), :func:`data_floor`,
   :func:`write_report` (``metrics.json`` + ``report.png``).
 """
 
-from calozdc.metrics.classifier import classifier_auc
+from calozdc.metrics.classifier import classifier_auc, classifier_size_problem
 from calozdc.metrics.distances import (
     fpd,
     frechet_distance,
@@ -27,7 +28,12 @@ from calozdc.metrics.evaluate import (
     match_conditions,
     split_halves,
 )
-from calozdc.metrics.features import high_level_features, radial_profile
+from calozdc.metrics.features import (
+    common_features,
+    feature_names,
+    high_level_features,
+    radial_profile,
+)
 from calozdc.metrics.histograms import (
     histogram_edges,
     histogram_separation,
@@ -51,10 +57,13 @@ __all__ = [
     "channel_mae",
     "channel_sums",
     "classifier_auc",
+    "classifier_size_problem",
+    "common_features",
     "compute_metrics",
     "data_floor",
     "describe",
     "evaluate",
+    "feature_names",
     "format_table",
     "fpd",
     "frechet_distance",

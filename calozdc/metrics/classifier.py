@@ -1,8 +1,45 @@
 """Classifier two-sample test: ROC AUC of a classifier separating real from generated."""
 
 import contextlib
+import math
 
 import numpy as np
+
+#: Fewest rows a leaf of the boosted trees may hold (scikit-learn's default, set explicitly).
+MIN_SAMPLES_LEAF = 20
+
+
+def classifier_size_problem(n_real, n_gen, n_splits=3, max_samples=20_000):
+    """Why :func:`classifier_auc` cannot be computed for these sample sizes, or None.
+
+    A tree split needs ``2 * MIN_SAMPLES_LEAF`` training rows. With fewer rows in the
+    smallest cross-validation training fold no tree can split, every prediction is the
+    fold's class prior, and the AUC is a constant (0.5 or ~0.46-0.48 for 3 folds) that
+    says nothing about the samples: about 30 rows per sample are needed with 3 folds.
+
+    Args:
+        n_real, n_gen: rows of the two samples.
+        n_splits: cross-validation folds.
+        max_samples: the per-sample cap of :func:`classifier_auc`.
+
+    Returns:
+        None when the sizes suffice, else a message naming the sizes.
+    """
+    k = int(n_splits)
+    nx, ny = min(int(n_real), max_samples), min(int(n_gen), max_samples)
+    received = f"Received: n_real={n_real}, n_gen={n_gen}, n_splits={n_splits}"
+    if k < 2 or min(nx, ny) < k:
+        return f"The classifier needs n_splits >= 2 and n_splits rows per sample. {received}"
+    # stratified folds: a test fold holds at most ceil(n_c / k) rows of each class
+    smallest_train = nx - math.ceil(nx / k) + ny - math.ceil(ny / k)
+    if smallest_train < 2 * MIN_SAMPLES_LEAF:
+        per_sample = math.ceil(2 * MIN_SAMPLES_LEAF * k / (2 * (k - 1)))
+        return (f"Too few rows for the classifier AUC: the smallest of {k} training folds "
+                f"would hold {smallest_train} rows, fewer than the {2 * MIN_SAMPLES_LEAF} a "
+                f"tree split needs (min_samples_leaf={MIN_SAMPLES_LEAF}), so the AUC would be "
+                f"a constant whatever the samples; about {per_sample} rows per sample are "
+                f"needed. {received}")
+    return None
 
 
 def classifier_auc(
@@ -28,6 +65,10 @@ def classifier_auc(
 
     Returns:
         float AUC in [0, 1].
+
+    Raises:
+        ValueError: for samples too small for a meaningful AUC (see
+            :func:`classifier_size_problem`: about 30 rows per sample with 3 folds).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -39,11 +80,9 @@ def classifier_auc(
         raise ValueError(
             f"Features must be (N, F) and (M, F). Received: shapes {x.shape}, {y.shape}"
         )
-    if int(n_splits) < 2 or min(len(x), len(y)) < int(n_splits):
-        raise ValueError(
-            f"Need n_splits >= 2 and at least n_splits rows per sample. Received: "
-            f"n_splits={n_splits}, sizes {len(x)}, {len(y)}"
-        )
+    problem = classifier_size_problem(len(x), len(y), n_splits, max_samples)
+    if problem is not None:
+        raise ValueError(problem)
     rng = np.random.default_rng(seed)
     if len(x) > max_samples:
         x = x[rng.choice(len(x), max_samples, replace=False)]
@@ -51,7 +90,9 @@ def classifier_auc(
         y = y[rng.choice(len(y), max_samples, replace=False)]
     data = np.concatenate([x, y])
     labels = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
-    clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
+    clf = HistGradientBoostingClassifier(
+        max_iter=100, min_samples_leaf=MIN_SAMPLES_LEAF, random_state=seed
+    )
     folds = StratifiedKFold(n_splits=int(n_splits), shuffle=True, random_state=seed)
     if num_threads is None:
         limits = contextlib.nullcontext()

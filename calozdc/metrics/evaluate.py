@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 from scipy import spatial
 
-from calozdc.metrics.classifier import classifier_auc
+from calozdc.metrics.classifier import classifier_auc, classifier_size_problem
 from calozdc.metrics.distances import fpd, kpd
-from calozdc.metrics.features import high_level_features
+from calozdc.metrics.features import common_features, high_level_features
 from calozdc.metrics.histograms import histogram_separation
 from calozdc.metrics.sample import as_sample
 from calozdc.metrics.zdc import channel_mae, channel_sums, pixel_rmse, wasserstein_per_channel
@@ -37,8 +37,11 @@ METRIC_DESCRIPTIONS = {
     "kpd": "kernel physics distance: unbiased MMD^2 with a degree-4 polynomial kernel, median "
     "over batches with error (jetnet 0.2.5); ~0 for identical distributions",
     "classifier_auc": "ROC AUC of a boosted-tree classifier separating real from generated "
-    "features, 3-fold cross-validated; 0.5 = indistinguishable",
+    "features, 3-fold cross-validated; 0.5 = indistinguishable (n/a: too few showers)",
 }
+
+#: Seed offset between repeated draws (split-halves splits, reference-mode FPD/KPD/AUC).
+_SEED_STEP = 7919
 
 
 def describe(name):
@@ -90,6 +93,7 @@ def compute_metrics(
     fpd_kwargs=None,
     kpd_kwargs=None,
     num_threads=1,
+    features=None,
 ):
     """All metrics of ``generated`` against ``real`` (no floor; see :func:`evaluate`).
 
@@ -106,9 +110,17 @@ def compute_metrics(
         num_threads: BLAS/OpenMP thread limit for FPD, KPD and the classifier. The default 1
             is fastest for these many small linear-algebra calls (and immune to thread
             oversubscription on shared machines); None keeps the process setting.
+        features: names of the high-level features (:func:`high_level_features`) for
+            chi^2, FPD, KPD and the classifier; default: all those both samples have
+            (:func:`calozdc.metrics.common_features`). Pass the same list to every comparison
+            whose values are to be compared.
 
     Returns:
         dict ``name -> {"value": float, "error": float or None}``.
+
+    Raises:
+        ValueError: for a feature one sample lacks, or (``classifier=True``) samples too
+            small for the classifier (see :func:`calozdc.metrics.classifier_auc`).
     """
     r = as_sample(real, geometry)
     g = as_sample(generated, r.geometry)
@@ -127,17 +139,34 @@ def compute_metrics(
         out["pixel_rmse"] = _entry(pixel_rmse(r.showers, g.showers))
     if not distribution:
         return out
-    names_r, f_r = high_level_features(r)
-    names_g, f_g = high_level_features(g)
-    common = [n for n in names_r if n in names_g]
-    f_r = f_r[:, [names_r.index(n) for n in common]]
-    f_g = f_g[:, [names_g.index(n) for n in common]]
+    if features is None:
+        features = common_features(r, g)[0]
+    f_r, f_g = feature_table(r, features), feature_table(g, features)
     chi2 = []
-    for j, name in enumerate(common):
+    for j, name in enumerate(features):
         sep = histogram_separation(f_r[:, j], f_g[:, j], bins=bins)
         out[f"chi2_{name}"] = _entry(sep)
         chi2.append(sep)
     out["chi2_mean"] = _entry(np.mean(chi2))
+    out.update(_draw_metrics(f_r, f_g, seed, classifier, num_threads, fpd_kwargs, kpd_kwargs))
+    return out
+
+
+def feature_table(sample, names):
+    """The columns ``names`` of :func:`high_level_features` of ``sample``, ``(N, len(names))``."""
+    all_names, values = high_level_features(sample)
+    missing = [n for n in names if n not in all_names]
+    if missing or not len(names):
+        raise ValueError(
+            f"Features must be a non-empty list of names the sample has ({', '.join(all_names)})."
+            f" Received: missing={missing}, features={list(names)}"
+        )
+    return values[:, [all_names.index(n) for n in names]]
+
+
+def _draw_metrics(f_r, f_g, seed, classifier, num_threads, fpd_kwargs=None, kpd_kwargs=None):
+    """The metrics that depend on random draws (FPD, KPD batches; classifier folds)."""
+    out = {}
     n = min(len(f_r), len(f_g))
     if n >= 4:
         max_samples = min(50_000, n)
@@ -156,7 +185,8 @@ def compute_metrics(
     return out
 
 
-def data_floor(real, geometry=None, seed=0, classifier=False, bins=50, num_threads=1):
+def data_floor(real, geometry=None, seed=0, classifier=False, bins=50, num_threads=1,
+               features=None):
     """The same metrics between two disjoint random halves of the real sample.
 
     Distribution metrics compare half A with half B. Paired metrics need two real showers
@@ -166,17 +196,46 @@ def data_floor(real, geometry=None, seed=0, classifier=False, bins=50, num_threa
     same conditions to :func:`evaluate` for an exact one). Without conditions the paired
     floors are omitted.
 
+    Args:
+        features: high-level features for chi^2, FPD, KPD and the classifier (default: all
+            the real sample has). :func:`evaluate` passes the features the generated sample
+            has too, so that model and floor are computed on the same features.
+
     Returns:
         dict ``name -> {"value", "error"}`` as :func:`compute_metrics`.
     """
     r = as_sample(real, geometry)
     a, b = split_halves(len(r), seed)
     out = compute_metrics(r.take(a), r.take(b), paired=False, classifier=classifier,
-                          seed=seed, bins=bins, num_threads=num_threads)
+                          seed=seed, bins=bins, num_threads=num_threads, features=features)
     if r.conditions is not None:
         partner = a[match_conditions(r.conditions[b], r.conditions[a])]
         out.update(compute_metrics(r.take(b), r.take(partner), paired=True, distribution=False))
     return out
+
+
+def _paired_partners(query, pool):
+    """The shower of ``pool`` paired with each shower of ``query``, and how it was chosen.
+
+    Returns:
+        ``(index, method)``: ``method`` is ``"exact"`` when every partner has exactly the
+        conditions of its query shower (identical condition arrays pair shower k with
+        shower k), ``"nearest_conditions"`` when partners are the nearest in standardised
+        conditions (:func:`match_conditions`), ``"unavailable"`` (``index`` None) when a
+        sample has no conditions to pair by.
+    """
+    if query.conditions is None or pool.conditions is None:
+        return None, "unavailable"
+    qc, pc = query.conditions, pool.conditions
+    if qc.shape[1] != pc.shape[1]:
+        raise ValueError(
+            "The real sample and the reference must have the same condition columns to pair "
+            f"their showers. Received: conditions shapes {qc.shape} and {pc.shape}"
+        )
+    if qc.shape == pc.shape and np.array_equal(qc, pc):
+        return np.arange(len(qc)), "exact"
+    partner = match_conditions(qc, pc)
+    return partner, "exact" if np.array_equal(pc[partner], qc) else "nearest_conditions"
 
 
 def evaluate(
@@ -199,9 +258,16 @@ def evaluate(
     conditions (or a random subset of the same size), the floor compares A with B, so both
     use samples of the same size. Paired metrics (MAE, RMSE) use all pairs; their floor
     is from nearest-condition real pairs (see :func:`data_floor`). With
-    ``real_reference`` (a second, independent real sample, paired with ``real`` when of the
-    same size) the model compares ``generated`` with ``real`` and the floor
-    ``real_reference`` with ``real``.
+    ``real_reference`` (a second, independent real sample) the model compares
+    ``generated`` with ``real`` and the floor ``real_reference`` with ``real``; the paired
+    floor pairs each real shower with the reference shower of the same conditions (shower k
+    with shower k when the condition arrays are identical), else of the nearest conditions
+    (``info["paired_floor"]`` says which).
+
+    Model and floor always use the same high-level features: those every input has
+    (:func:`calozdc.metrics.common_features`; e.g. the layer features are dropped when the
+    generated showers come without per-layer sums), listed in ``info["features"]``, the
+    unused ones in ``info["features_dropped"]``.
 
     ``ratio = value / max(|floor|, floor_error)``: about 1 for a generator as good as the
     data allow, > 1 worse (for KPD/FPD, whose floor is ~0, the floor's error sets the scale).
@@ -213,14 +279,20 @@ def evaluate(
         geometry: geometry name/object; inferred from the real sample or the grid.
         real_reference: optional independent real sample for the floor.
         seed: seed of the split and of the FPD/KPD/classifier draws.
-        classifier: also compute the classifier AUC (slower).
+        classifier: also compute the classifier AUC (slower). With too few showers for its
+            cross-validation (about 30 per compared sample) it is skipped: value, floor and
+            ratio None, the reason in the metric's ``note`` and in ``info["classifier"]``.
         paired: force/skip the paired metrics (default: when sizes are equal).
         bins: histogram bins for the chi^2 separation power.
         num_threads: thread limit for FPD/KPD/classifier (see :func:`compute_metrics`).
-        n_splits: repeat the split-halves comparison (model and floor) over this many random
-            splits and average: single-split ratios of one W1 fluctuate by tens of percent
-            for ~1000 showers; the spread over splits (std/sqrt(n)) is reported as ``error``
-            and ``floor_error`` for metrics without an error of their own.
+        n_splits: repeat the comparison (model and floor) this many times and average.
+            Split-halves mode: over random splits (single-split ratios of one W1 fluctuate
+            by tens of percent for ~1000 showers); the spread over splits (std/sqrt(n)) is
+            reported as ``error`` and ``floor_error`` for metrics without an error of their
+            own. ``real_reference`` mode: the samples are fixed, so only the random draws
+            (FPD/KPD batches, classifier folds) are repeated with seeds
+            ``seed + 7919 k``; FPD/KPD keep their mean own error, the classifier AUC gets
+            the spread over draws as error.
         verbose: show a progress bar of the comparisons (model and floor, per split) on
             stderr (default quiet).
 
@@ -236,6 +308,9 @@ def evaluate(
     """
     r = as_sample(real, geometry)
     g = as_sample(generated, r.geometry)
+    if int(n_splits) < 1:
+        raise ValueError(f"`n_splits` must be >= 1. Received: n_splits={n_splits}")
+    n_splits = int(n_splits)
     if paired is None:
         paired = len(r) == len(g)
     elif paired and len(r) != len(g):
@@ -243,25 +318,49 @@ def evaluate(
             "Paired metrics need one generated shower per real shower. Received: "
             f"{len(r)} real, {len(g)} generated"
         )
-    if real_reference is not None:
-        ref = as_sample(real_reference, r.geometry)
-        with progress(2, "evaluate", verbose, unit="comparison") as bar:
-            model = compute_metrics(r, g, paired=paired, classifier=classifier, seed=seed,
-                                    bins=bins, num_threads=num_threads)
+    ref = None if real_reference is None else as_sample(real_reference, r.geometry)
+    features, dropped = common_features(*(s for s in (r, g, ref) if s is not None))
+    seeds = [int(seed) + _SEED_STEP * k for k in range(n_splits)]
+    if ref is not None:
+        sizes = [(len(r), len(g)), (len(r), len(ref))]
+    else:
+        half = len(r) // 2
+        sizes = [(half, half if len(g) == len(r) else min(half, len(g))), (half, half)]
+    classifier_note = None
+    if classifier:
+        problems = [classifier_size_problem(*s) for s in sizes]
+        classifier_note = next((p for p in problems if p is not None), None)
+    kw = {"classifier": bool(classifier) and classifier_note is None, "bins": bins,
+          "num_threads": num_threads, "features": features}
+    paired_floor = "not_paired"
+    if ref is not None:
+        with progress(2 * n_splits, "evaluate", verbose, unit="comparison") as bar:
+            model = compute_metrics(r, g, paired=paired, seed=seeds[0], **kw)
             bar.update(1)
-            floor = compute_metrics(r, ref, paired=paired and len(ref) == len(r),
-                                    classifier=classifier, seed=seed, bins=bins,
-                                    num_threads=num_threads)
+            floor = compute_metrics(r, ref, paired=False, seed=seeds[0], **kw)
             bar.update(1)
+            if n_splits > 1:
+                f_r, f_g, f_ref = (feature_table(s, features) for s in (r, g, ref))
+                model_draws, floor_draws = [model], [floor]
+                for s in seeds[1:]:
+                    model_draws.append(_draw_metrics(f_r, f_g, s, kw["classifier"], num_threads))
+                    bar.update(1)
+                    floor_draws.append(_draw_metrics(f_r, f_ref, s, kw["classifier"],
+                                                     num_threads))
+                    bar.update(1)
+                model.update(_average(model_draws))
+                floor.update(_average(floor_draws))
+        if paired:
+            partner, paired_floor = _paired_partners(r, ref)
+            if partner is not None:
+                floor.update(compute_metrics(r, ref.take(partner), paired=True,
+                                             distribution=False))
         method, n_compared = "reference", min(len(r), len(g), len(ref))
     else:
-        if int(n_splits) < 1:
-            raise ValueError(f"`n_splits` must be >= 1. Received: n_splits={n_splits}")
-        with progress(2 * int(n_splits) + int(bool(paired)), "evaluate", verbose,
+        with progress(2 * n_splits + int(bool(paired)), "evaluate", verbose,
                       unit="comparison") as bar:
             models, floors = [], []
-            for k in range(int(n_splits)):
-                split_seed = seed + 7919 * k
+            for split_seed in seeds:
                 a, b = split_halves(len(r), split_seed)
                 if len(g) == len(r):
                     g_half = g.take(b)
@@ -269,17 +368,17 @@ def evaluate(
                     rng = np.random.default_rng(split_seed + 1)
                     g_half = g.take(np.sort(rng.choice(len(g), size=min(len(b), len(g)),
                                                        replace=False)))
-                models.append(compute_metrics(r.take(a), g_half, paired=False,
-                                              classifier=classifier, seed=split_seed, bins=bins,
-                                              num_threads=num_threads))
+                models.append(compute_metrics(r.take(a), g_half, paired=False, seed=split_seed,
+                                              **kw))
                 bar.update(1)
-                floors.append(data_floor(r, seed=split_seed, classifier=classifier, bins=bins,
-                                         num_threads=num_threads))
+                floors.append(data_floor(r, seed=split_seed, **kw))
                 bar.update(1)
             model, floor = _average(models), _average(floors)
             if paired:
                 model.update(compute_metrics(r, g, paired=True, distribution=False))
                 bar.update(1)
+                paired_floor = "nearest_conditions" if r.conditions is not None else (
+                    "unavailable")
         method, n_compared = "split_halves", len(a)
     metrics = {}
     for name, entry in model.items():
@@ -294,6 +393,11 @@ def evaluate(
             "floor_error": fe,
             "description": describe(name),
         }
+    if classifier_note is not None:
+        metrics["classifier_auc"] = {
+            "value": None, "floor": None, "ratio": None, "error": None, "floor_error": None,
+            "description": describe("classifier_auc"), "note": classifier_note,
+        }
     info = {
         "geometry": r.geometry.name,
         "n_real": len(r),
@@ -301,21 +405,22 @@ def evaluate(
         "n_compared": int(n_compared),
         "floor_method": method,
         "paired": bool(paired),
-        "paired_floor": "exact" if method == "reference" else (
-            "nearest_conditions" if r.conditions is not None else "unavailable"),
+        "paired_floor": paired_floor,
         "seed": int(seed),
-        "n_splits": int(n_splits) if method == "split_halves" else 0,
-        "features": list(high_level_features(r.take(np.arange(1)))[0]),
+        "n_splits": n_splits,
+        "features": list(features),
+        "features_dropped": list(dropped),
+        "classifier": ("not requested" if not classifier else
+                       "computed" if classifier_note is None else f"skipped: {classifier_note}"),
     }
     return _json_clean({"metrics": metrics, "info": info})
-
 
 def _average(runs):
     """Mean over repeated splits; error = own error averaged, else std / sqrt(n)."""
     if len(runs) == 1:
         return runs[0]
     out = {}
-    for name in runs[0]:
+    for name in [n for n in runs[0] if all(n in run for run in runs[1:])]:
         vals = np.array([run[name]["value"] for run in runs])
         errs = [run[name]["error"] for run in runs]
         if errs[0] is not None:

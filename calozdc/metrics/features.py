@@ -92,6 +92,49 @@ def high_level_features(data, geometry=None, include_layers=True, include_channe
     return names, np.stack([cols[k] for k in names], axis=1)
 
 
+def feature_names(data, geometry=None, include_layers=True, include_channels=True):
+    """Names :func:`high_level_features` gives for ``data`` (computed on one shower)."""
+    s = as_sample(data, geometry)
+    return high_level_features(s.take(np.arange(1)), s.geometry, include_layers,
+                               include_channels)[0]
+
+
+def common_features(*data, geometry=None):
+    """The high-level features every sample of ``data`` has, and those some sample lacks.
+
+    Which features exist depends on the inputs a sample carries: ``energy_ratio`` needs
+    conditions, ``layer_energy_<l>``, ``centroid_depth`` and ``width_depth`` need per-layer
+    sums (real datasets carry them, generated showers usually do not). Two comparisons of
+    one metric (model vs real, real vs real) must use the same features, or their values
+    are not comparable: FPD/KPD/chi^2/AUC grow with the number of features.
+
+    Args:
+        *data: two or more samples (anything :func:`calozdc.metrics.as_sample` accepts).
+        geometry: geometry name or object; inferred from the grid.
+
+    Returns:
+        ``(common, dropped)``: tuples of names, ``common`` in the order of
+        :func:`high_level_features`, ``dropped`` the names only some samples have.
+
+    Raises:
+        ValueError: when samples carry layer sums of different depth (their depth features
+            would measure different things).
+    """
+    samples = [as_sample(d, geometry) for d in data]
+    depths = [None if s_.layers is None else s_.layers.shape[1] for s_ in samples]
+    if len({d for d in depths if d is not None}) > 1:
+        raise ValueError(
+            "The samples carry per-layer sums of different depth, so their layer features "
+            f"cannot be compared. Received: layers per shower {depths}"
+        )
+    names = [feature_names(s_) for s_ in samples]
+    common = tuple(n for n in names[0] if all(n in other for other in names[1:]))
+    seen = []
+    for group in names:
+        seen += [n for n in group if n not in common and n not in seen]
+    return common, tuple(seen)
+
+
 def radial_profile(data, geometry=None, bin_edges_mm=None):
     """Mean fraction of the shower energy in radial bins about each shower's centroid.
 

@@ -79,6 +79,9 @@ def format_table(results, names=None):
         m = metrics[n]
         lines.append(f"{n:<18}{_fmt(m['value'], m.get('error'))}{_fmt(m['floor'])}"
                      f"{_fmt(m['ratio'], width=10, ratio=True)}")
+    for n in names:  # why a requested metric is n/a (full reason in metrics.json)
+        if metrics[n].get("note"):
+            lines.append(f"{n} n/a: {metrics[n]['note'].split(':')[0]}")
     return "\n".join(lines)
 
 

@@ -61,3 +61,40 @@ def check_conditions(conditions, condition_dim, physical=False):
             f"Received: conditions[{i}, 0]={array[i, 0]}"
         )
     return array
+
+
+def fit_zero_threshold(shower_transform, showers, conditions, quantile):
+    """The model-space level below which a generated cell counts as empty, or None.
+
+    The ``quantile`` of the non-empty cells of the training showers in model space, when the
+    transform keeps empty cells at exactly 0 (a zero-preserving model space, e.g. a
+    ``Standardize(center=False)`` chain); None when it does not (a centred standardisation
+    puts the zero level elsewhere), when ``quantile`` is None or when nothing is non-empty.
+    Generators leave small noise around the zero level of the many empty cells of a
+    calorimeter image; setting cells below the smallest real signals to 0 removes it.
+
+    Args:
+        shower_transform: fitted transform or None (model space = physical units).
+        showers, conditions: training showers and their physical conditions.
+        quantile: in [0, 1), or None.
+    """
+    if quantile is None:
+        return None
+    showers = np.asarray(showers, dtype="float32")
+    if shower_transform is not None:
+        zero = shower_transform.forward(np.zeros_like(showers[:1]), conditions[:1])
+        if np.any(np.abs(np.asarray(zero)) > 0):
+            return None
+        showers = np.asarray(shower_transform.forward(showers, conditions))
+    positive = showers[showers > 0]
+    return float(np.quantile(positive, quantile)) if positive.size else None
+
+
+def apply_zero_threshold(samples, threshold, image_rank):
+    """``samples`` (model space, ``(N, ...)``) with cells below ``threshold`` set to 0; a sample
+    with no cell left above it is kept as it was (not turned into an empty image)."""
+    if threshold is None:
+        return samples
+    kept = np.where(samples < threshold, 0.0, samples).astype(samples.dtype)
+    empty = ~np.any(kept.reshape(len(kept), -1) > 0, axis=1)
+    return np.where(empty.reshape((-1,) + (1,) * image_rank), samples, kept)

@@ -8,7 +8,13 @@ from calozdc.backend.distribution import replica_rows, scale_loss_for_replicas
 from calozdc.models.ddim.ddim_sampler import DDIMSampler, sampling_timesteps
 from calozdc.models.ddim.noise_schedule import PREDICTION_TYPES, NoiseSchedule
 from calozdc.models.ema import EMAWeightsMixin, clone_network, ema_decay_at  # noqa: F401
-from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
+from calozdc.models.preprocessing import (
+    apply_zero_threshold,
+    check_conditions,
+    fit_zero_threshold,
+    get_transform,
+    serialize_transform,
+)
 from calozdc.utils.progress import predict_progress, progress
 
 
@@ -55,6 +61,11 @@ class DDIM(EMAWeightsMixin, keras.Model):
             weights).
         ema_warmup: whether the decay warms up as ``min(d, (1 + n) / (10 + n))``.
         clip_x0: default clip of ``x0_hat`` during sampling (None = no clipping).
+        zero_quantile: generated cells below this quantile of the non-empty model-space
+            training cells (``zero_threshold``, fitted by :meth:`fit_transforms` for a
+            zero-preserving shower transform) are set empty; None disables (see
+            :func:`calozdc.models.preprocessing.fit_zero_threshold`).
+        zero_threshold: the fitted threshold, or None.
         shower_transform: transform of the showers (physical -> model space; it may read
             the physical conditions, e.g. ``DivideByIncidentEnergy``), a transform name or
             serialized dict, or None.
@@ -102,6 +113,8 @@ class DDIM(EMAWeightsMixin, keras.Model):
         ema_decay=0.999,
         ema_warmup=True,
         clip_x0=None,
+        zero_quantile=None,
+        zero_threshold=None,
         shower_transform=None,
         condition_transform=None,
         seed=None,
@@ -124,6 +137,12 @@ class DDIM(EMAWeightsMixin, keras.Model):
             raise ValueError(f"`ema_decay` must be None or in [0, 1). Received: ema_decay={ema_decay}")
         if clip_x0 is not None and not clip_x0 > 0:
             raise ValueError(f"`clip_x0` must be None or > 0. Received: clip_x0={clip_x0}")
+        if zero_quantile is not None and not 0 <= zero_quantile < 1:
+            raise ValueError(
+                f"`zero_quantile` must be None or in [0, 1). Received: zero_quantile={zero_quantile}"
+            )
+        self.zero_quantile = None if zero_quantile is None else float(zero_quantile)
+        self.zero_threshold = None if zero_threshold is None else float(zero_threshold)
         self.image_shape, self.condition_dim = _denoiser_shapes(denoiser)
         self.denoiser = denoiser
         self.schedule = schedule
@@ -240,6 +259,8 @@ class DDIM(EMAWeightsMixin, keras.Model):
             self.shower_transform.fit(showers, conditions)
         if self.condition_transform is not None:
             self.condition_transform.fit(conditions)
+        self.zero_threshold = fit_zero_threshold(self.shower_transform, showers, conditions,
+                                                 self.zero_quantile)
         return self
 
     def preprocess(self, showers, conditions=None):
@@ -369,6 +390,7 @@ class DDIM(EMAWeightsMixin, keras.Model):
                 callbacks=[predict_progress(bar, batch, n)] if verbose else None,
             )
         samples = np.asarray(samples, dtype="float32")[:n]
+        samples = apply_zero_threshold(samples, self.zero_threshold, len(self.image_shape))
         if not return_model_space and self.shower_transform is not None:
             samples = self.shower_transform.inverse(samples, conditions)
             samples = np.asarray(samples, dtype="float32")
@@ -388,6 +410,8 @@ class DDIM(EMAWeightsMixin, keras.Model):
                 "ema_decay": self.ema_decay,
                 "ema_warmup": self.ema_warmup,
                 "clip_x0": self.clip_x0,
+                "zero_quantile": self.zero_quantile,
+                "zero_threshold": self.zero_threshold,
                 "shower_transform": serialize_transform(self.shower_transform),
                 "condition_transform": serialize_transform(self.condition_transform),
                 "seed": self.seed,

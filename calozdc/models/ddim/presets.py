@@ -29,6 +29,7 @@ def build_ddim(
     prediction_type="v",
     p_uncond=0.1,
     ema_decay=0.999,
+    zero_quantile=0.01,
     learning_rate=2e-4,
     shower_transform=None,
     condition_transform=None,
@@ -46,8 +47,10 @@ def build_ddim(
         condition_dim: number of condition columns.
         widths, blocks_per_level, embedding_dim, attention, dropout: U-Net arguments.
         schedule: ``"cosine"`` or ``"linear"``; ``num_timesteps``: ``T``.
-        prediction_type, p_uncond, ema_decay, shower_transform, condition_transform, seed:
-            :class:`DDIM` arguments (``seed + 1000`` seeds the U-Net's dropout masks).
+        prediction_type, p_uncond, ema_decay, zero_quantile, shower_transform,
+            condition_transform, seed: :class:`DDIM` arguments (``seed + 1000`` seeds the
+            U-Net's dropout masks; the zero threshold applies to a zero-preserving model
+            space such as :func:`default_transforms`').
         learning_rate: Adam learning rate.
 
     Returns:
@@ -70,9 +73,28 @@ def build_ddim(
         prediction_type=prediction_type,
         p_uncond=p_uncond,
         ema_decay=ema_decay,
+        zero_quantile=zero_quantile,
         shower_transform=shower_transform,
         condition_transform=condition_transform,
         seed=seed,
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
     return model
+
+
+def default_transforms():
+    """The DDIM family's model space: ``(shower_transform, condition_transform)``.
+
+    Showers: the energy fraction of each cell, ``LogScaled`` (log1p above the median
+    non-empty fraction, linear below) and a scaling without centring, so that empty cells sit
+    at exactly 0 and the builder's zero threshold can set the sampler's noise around them
+    back to 0 (a centred log1p standardisation put 25-35 % too much energy into Geant4
+    electron showers, issue 19). Conditions: ``log`` of the incident energy, then
+    per-column standardisation.
+    """
+    from calozdc.data import transforms
+
+    return (transforms.Chain([transforms.DivideByIncidentEnergy(), transforms.LogScaled(0.5),
+                              transforms.Standardize(center=False)]),
+            transforms.Chain([transforms.LogColumns([0]),
+                              transforms.Standardize(axis="feature")]))

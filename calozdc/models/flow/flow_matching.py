@@ -8,7 +8,13 @@ from calozdc.backend.distribution import replica_rows, scale_loss_for_replicas
 from calozdc.models.ddim.ddim import _denoiser_shapes
 from calozdc.models.ema import EMAWeightsMixin, clone_network
 from calozdc.models.flow.flow_sampler import TIME_SCALE, FlowSampler, check_solver
-from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
+from calozdc.models.preprocessing import (
+    apply_zero_threshold,
+    check_conditions,
+    fit_zero_threshold,
+    get_transform,
+    serialize_transform,
+)
 from calozdc.utils.progress import predict_progress, progress
 
 #: Distributions of the training time ``t``.
@@ -72,10 +78,12 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
             steps: the MLP is cheap next to the U-Net, and few steps shrank the tail).
         zero_quantile: cells of a generated image below this quantile of the non-empty
             model-space cells of the training data (``zero_threshold``, fitted by
-            :meth:`fit_transforms`) are set empty. The flow leaves small noise around the
-            zero level of empty cells; without the threshold 67 % of the cells of generated
-            zn44 showers were non-empty against 5.4 % of real ones, and the noise took its
-            share of the total from the shower (``benchmarks/RESULTS.md``). None disables.
+            :meth:`fit_transforms` when the shower transform keeps empty cells at 0; see
+            :func:`calozdc.models.preprocessing.fit_zero_threshold`) are set empty. The
+            flow leaves small noise around the zero level of empty cells; without the
+            threshold 67 % of the cells of generated zn44 showers were non-empty against
+            5.4 % of real ones, and the noise took its share of the total from the shower
+            (``benchmarks/RESULTS.md``). None disables.
         zero_threshold: the fitted threshold (model space), or None.
         shower_transform, condition_transform: transforms (physical -> model space), names,
             serialized dicts or None.
@@ -382,13 +390,8 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
             self.shower_transform.fit(showers, conditions)
         if self.condition_transform is not None:
             self.condition_transform.fit(conditions)
-        self.zero_threshold = None
-        if self.zero_quantile is not None:
-            u = showers if self.shower_transform is None else \
-                self.shower_transform.forward(showers, conditions)
-            positive = np.asarray(u)[np.asarray(u) > 0]
-            if positive.size:
-                self.zero_threshold = float(np.quantile(positive, self.zero_quantile))
+        self.zero_threshold = fit_zero_threshold(self.shower_transform, showers, conditions,
+                                                 self.zero_quantile)
         return self
 
     def _transform_conditions(self, conditions):
@@ -528,11 +531,7 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
                 callbacks=[predict_progress(bar, batch, n)] if verbose else None,
             )
         samples = self.decode_states(samples, batch)
-        if self.zero_threshold is not None:
-            kept = np.where(samples < self.zero_threshold, 0.0, samples).astype("float32")
-            # a shower with no cell above the threshold keeps its cells (not an empty image)
-            empty = ~np.any(kept.reshape(n, -1) > 0, axis=1)
-            samples = np.where(empty.reshape((-1,) + (1,) * len(self.image_shape)), samples, kept)
+        samples = apply_zero_threshold(samples, self.zero_threshold, len(self.image_shape))
         if return_model_space:
             return samples
         if self.shower_transform is not None:

@@ -42,7 +42,8 @@ def build_conditional_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=
                           training_ratio=(1, 1), gradient_penalty_weight=0.0,
                           g_max_lr=1e-4, d_max_lr=7e-5, base_lr=1e-6, step_size=100,
                           gamma=0.995, shower_transform=None, condition_transform=None,
-                          seed=None, output_activation=None, generator_loss_terms=None):
+                          seed=None, output_activation="softplus",
+                          generator_loss_terms="default"):
     """A compiled :class:`ConditionalGAN` for a geometry (a ``Geometry`` or ``(H, W, C)``).
 
     Defaults follow seed 000's balanced setting (simplified D, labels 0.7/0.3, ratio 1:1,
@@ -52,8 +53,18 @@ def build_conditional_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=
     to :func:`cnn_generator` (e.g. ``"softplus"`` with a zero-preserving shower transform);
     ``generator_loss_terms`` (``(loss, weight)`` pairs, e.g.
     ``calozdc.losses.EnergyConservationLoss``) are added to the generator loss.
+
+    The energy recipe (issue 19; ``tests/test_learning_gan.py``): a non-negative
+    ``"softplus"`` output and, with ``generator_loss_terms="default"``, the absolute energy
+    term ``(EnergyConservationLoss(target="showers", relative=False), 1e-2)``, for the
+    zero-preserving model space of :func:`default_transforms` (energy fraction, scaled
+    without centring); pass ``output_activation=None`` and ``generator_loss_terms=None``
+    for seed 000's plain setting.
     """
-    from calozdc.losses import MaskValueLoss
+    from calozdc.losses import EnergyConservationLoss, MaskValueLoss
+
+    if isinstance(generator_loss_terms, str) and generator_loss_terms == "default":
+        generator_loss_terms = [(EnergyConservationLoss(target="showers", relative=False), 1e-2)]
 
     image_shape = _image_shape(geometry)
     generator, discriminator = _networks(image_shape, condition_dim, latent_dim, hidden_dim,
@@ -76,13 +87,14 @@ def build_two_step_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,
                        dropout=0.1, l2_weight=10.0, switch_epoch=None, switch_step=None,
                        real_label=1.0, fake_label=0.0, g_max_lr=1e-3, d_max_lr=7e-4,
                        base_lr=1e-5, step_size=100, gamma=0.999, shower_transform=None,
-                       condition_transform=None, seed=None, epochs=None, output_activation=None,
-                       generator_loss_terms=None):
+                       condition_transform=None, seed=None, epochs=None,
+                       output_activation="softplus", generator_loss_terms=None):
     """A compiled :class:`TwoStepGAN` (seed 004) for a geometry.
 
     Without ``switch_epoch``/``switch_step``, the switch is placed at a third of ``epochs``
     when given (at least epoch 1), else at epoch 1. ``output_activation`` is passed to
-    :func:`cnn_generator`; ``generator_loss_terms`` (``(loss, weight)`` pairs, e.g.
+    :func:`cnn_generator` (default ``"softplus"``: non-negative in the zero-preserving model
+    space of :func:`default_transforms`); ``generator_loss_terms`` (``(loss, weight)`` pairs, e.g.
     ``calozdc.losses.EnergyConservationLoss``) are added to the phase-2 generator loss.
     """
     image_shape = _image_shape(geometry)
@@ -100,3 +112,20 @@ def build_two_step_gan(geometry, condition_dim, *, latent_dim=16, hidden_dim=16,
     g_opt, d_opt = _optimizers(g_max_lr, d_max_lr, base_lr, step_size, gamma)
     model.compile(g_optimizer=g_opt, d_optimizer=d_opt)
     return model
+
+
+def default_transforms():
+    """The GAN families' model space: ``(shower_transform, condition_transform)``.
+
+    Showers: the energy fraction of each cell (``DivideByIncidentEnergy``), scaled without
+    centring, so an empty cell is exactly 0 and a non-negative generator output cannot add
+    energy to it (a centred standardisation put the zero level of empty cells at a value the
+    generator must hit exactly). Conditions: ``log`` of the incident energy (column 0), then
+    per-column standardisation. The recipe of ``tests/test_learning_gan.py``.
+    """
+    from calozdc.data import transforms
+
+    return (transforms.Chain([transforms.DivideByIncidentEnergy(),
+                              transforms.Standardize(center=False)]),
+            transforms.Chain([transforms.LogColumns([0]),
+                              transforms.Standardize(axis="feature")]))
