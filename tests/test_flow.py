@@ -131,12 +131,12 @@ def test_second_order_solvers_beat_euler_on_a_gaussian_flow():
 
 def test_time_sampling_distributions():
     model = _model(factorised=False)
-    t = _np(model.sample_time(4000))
+    t = _np(model.sample_time(4000, "logit-normal"))
     assert t.shape == (4000, 1) and np.all((t > 0) & (t < 1))
     # logit-normal(0, 1): median 0.5, fewer draws near the ends than uniform
     assert abs(np.median(t) - 0.5) < 0.03
     assert np.mean(t < 0.1) < 0.05
-    uniform = FlowMatching(ConditionalUNet(SHAPE, K, **TINY), time_sampling="uniform")
+    uniform = FlowMatching(ConditionalUNet(SHAPE, K, **TINY))  # the default
     u = _np(uniform.sample_time(4000))
     assert abs(np.mean(u < 0.1) - 0.1) < 0.02
 

@@ -4,7 +4,7 @@ The same data and training budget as ``tests/test_learning_ddim.py`` (3,000 simu
 electron showers in the Geant4-reference setup, 10 epochs of batch 32 = 940 optimizer steps,
 Adam at 2e-3 cosine-decayed to 0, EMA 0.99) and the same U-Net widths, with the flow
 family's own recipe (:func:`calozdc.models.flow.presets.default_transforms`, the
-energy/shape factorisation, logit-normal time). Checked on held-out showers:
+energy/shape factorisation, uniform time). Checked on held-out showers:
 
 * the mean sums of the common PMT, of the four towers and of all channels per incident-energy
   bin within 10 % of the real ones (the DDIM's test allows 15 %), on 2,000 held-out showers

@@ -34,7 +34,7 @@ class FlowHyperModel(FamilyHyperModel):
         "blocks_per_level": [1, 2],
         "embedding_dim": [64, 32],
         "attention": [False, True],
-        "time_sampling": ["logit-normal", "uniform"],
+        "time_sampling": ["uniform", "logit-normal"],
         "p_uncond": [0.1, 0.0],
         "ema_decay": [0.999, 0.99],
         "learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log", "default": 1e-3},
