@@ -74,14 +74,14 @@ def _gan(kind, devices, distribution, initial=None):
     return (*result, _replicas(scope))
 
 
-def _tiny_denoiser():
+def _tiny_denoiser(condition_dim=2):
     """A dense denoiser with the DDIM dict inputs (the U-Net is slow to compile 4 times)."""
     import keras
 
     inputs = {
         "noisy_showers": keras.Input((8, 8, 1), name="noisy_showers"),
         "timesteps": keras.Input((1,), name="timesteps"),
-        "conditions": keras.Input((2,), name="conditions"),
+        "conditions": keras.Input((condition_dim,), name="conditions"),
         "condition_mask": keras.Input((1,), name="condition_mask"),
     }
     masked = keras.layers.Multiply()([inputs["conditions"], inputs["condition_mask"]])
@@ -106,6 +106,25 @@ def _ddim(kind, devices, distribution, initial=None):
                      ema_decay=0.9, seed=5)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
         tracked = model.denoiser.weights + model.ema_denoiser.weights + [model.ema_updates]
+        result = _fit_tracked(model, tracked, (x, c), initial)
+    return (*result, _replicas(scope))
+
+
+def _flow(kind, devices, distribution, initial=None):
+    import keras
+    import numpy as np
+
+    from calozdc.models.flow import ConditionalMLP, FlowMatching
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(BATCH * STEPS, 8, 8, 1)).astype("float32")
+    c = rng.normal(size=(BATCH * STEPS, 3)).astype("float32")  # 2 conditions + log total
+    with distribution.distribution_scope(kind, devices if kind != "none" else None) as scope:
+        model = FlowMatching(_tiny_denoiser(3), ConditionalMLP(1, 2, width=8, blocks=1),
+                             p_uncond=0.25, ema_decay=0.9, total_repeats=4, seed=7)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
+        tracked = (model.velocity_network.weights + model.total_network.weights
+                   + model.ema_velocity_network.weights + [model.ema_updates])
         result = _fit_tracked(model, tracked, (x, c), initial)
     return (*result, _replicas(scope))
 
@@ -157,7 +176,7 @@ def main(out_path, devices=8):
 
     keras.utils.set_random_seed(0)  # the same initial weights on every run of the test
     results = {"devices": distribution.available_devices(), "atol": ATOL, "rtol": RTOL}
-    for name, run in (("gan", _gan), ("ddim", _ddim), ("vqvae", _vqvae)):
+    for name, run in (("gan", _gan), ("ddim", _ddim), ("flow", _flow), ("vqvae", _vqvae)):
         initial, before, single, logs_single, paths, _ = run("none", None, distribution)
         _, _, parallel, logs_parallel, _, replicas = run("data-parallel", devices, distribution, initial)
         worst, moved, outside = _compare(single, parallel, before, paths)
