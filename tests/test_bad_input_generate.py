@@ -63,11 +63,13 @@ def test_bad_generate_options(models, family, options, text):
 
 
 def test_model_space_conditions_may_be_negative(models):
-    """Without a condition transform the conditions are model-space values: no energy rule."""
+    """Without transforms the conditions are model-space values: no energy rule. (The GAN's
+    default shower transform divides by the incident energy, so it goes too.)"""
     model = models["gan"]
-    transform, model.condition_transform = model.condition_transform, None
+    saved = model.condition_transform, model.shower_transform
+    model.condition_transform = model.shower_transform = None
     try:
         out = model.generate(np.array([[-1.0], [0.0]], "float32"), seed=0)
     finally:
-        model.condition_transform = transform
+        model.condition_transform, model.shower_transform = saved
     assert out.shape == (2, 12, 12, 1) and np.isfinite(out).all()

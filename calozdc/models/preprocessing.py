@@ -98,3 +98,40 @@ def apply_zero_threshold(samples, threshold, image_rank):
     kept = np.where(samples < threshold, 0.0, samples).astype(samples.dtype)
     empty = ~np.any(kept.reshape(len(kept), -1) > 0, axis=1)
     return np.where(empty.reshape((-1,) + (1,) * image_rank), samples, kept)
+
+
+def check_generate_options(batch_size, seed):
+    """One clear ValueError for a bad ``batch_size`` or ``seed`` of ``generate``."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed}")
+
+
+class ImageConditionsMixin:
+    """Checks and condition preprocessing of a model with ``image_shape``, ``condition_dim``
+    and a ``condition_transform`` (the diffusion and flow families)."""
+
+    def _transform_conditions(self, conditions):
+        if self.condition_transform is not None:
+            conditions = self.condition_transform.forward(conditions)
+        return np.asarray(conditions, dtype="float32")
+
+    def _check_conditions(self, conditions):
+        return check_conditions(conditions, self.condition_dim,
+                                physical=self.condition_transform is not None)
+
+    def _check_arrays(self, showers, conditions):
+        showers = np.asarray(showers, dtype="float32")
+        if showers.shape[1:] != self.image_shape:
+            raise ValueError(
+                f"`showers` must have shape (N, {', '.join(map(str, self.image_shape))}). "
+                f"Received: showers.shape={showers.shape}"
+            )
+        conditions = self._check_conditions(conditions)
+        if len(showers) != len(conditions):
+            raise ValueError(
+                "`showers` and `conditions` must have the same length. Received: "
+                f"{len(showers)} and {len(conditions)}"
+            )
+        return showers, conditions

@@ -9,8 +9,9 @@ from calozdc.models.ddim.ddim_sampler import DDIMSampler, sampling_timesteps
 from calozdc.models.ddim.noise_schedule import PREDICTION_TYPES, NoiseSchedule
 from calozdc.models.ema import EMAWeightsMixin, clone_network, ema_decay_at  # noqa: F401
 from calozdc.models.preprocessing import (
+    ImageConditionsMixin,
     apply_zero_threshold,
-    check_conditions,
+    check_generate_options,
     fit_zero_threshold,
     get_transform,
     serialize_transform,
@@ -19,7 +20,7 @@ from calozdc.utils.progress import predict_progress, progress
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
-class DDIM(EMAWeightsMixin, keras.Model):
+class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
     """Conditional denoising diffusion model with DDIM sampling and an EMA of the weights.
 
     Training (``fit``) follows DDPM (Ho et al. 2020, algorithm 1): for a batch of showers
@@ -276,30 +277,6 @@ class DDIM(EMAWeightsMixin, keras.Model):
             showers = self.shower_transform.forward(showers, conditions)
         return np.asarray(showers, dtype="float32"), self._transform_conditions(conditions)
 
-    def _transform_conditions(self, conditions):
-        if self.condition_transform is not None:
-            conditions = self.condition_transform.forward(conditions)
-        return np.asarray(conditions, dtype="float32")
-
-    def _check_conditions(self, conditions):
-        return check_conditions(conditions, self.condition_dim,
-                                physical=self.condition_transform is not None)
-
-    def _check_arrays(self, showers, conditions):
-        showers = np.asarray(showers, dtype="float32")
-        if showers.shape[1:] != self.image_shape:
-            raise ValueError(
-                f"`showers` must have shape (N, {', '.join(map(str, self.image_shape))}). "
-                f"Received: showers.shape={showers.shape}"
-            )
-        conditions = self._check_conditions(conditions)
-        if len(showers) != len(conditions):
-            raise ValueError(
-                "`showers` and `conditions` must have the same length. Received: "
-                f"{len(showers)} and {len(conditions)}"
-            )
-        return showers, conditions
-
     # -- sampling -------------------------------------------------------------------------
     def sampler(self, steps=50, eta=0.0, guidance=0.0, use_ema=True, clip_x0="default"):
         """The (cached) :class:`DDIMSampler` for these settings, on EMA or raw weights."""
@@ -362,10 +339,7 @@ class DDIM(EMAWeightsMixin, keras.Model):
             float32 numpy array ``(N, H, W, C)``.
         """
         conditions = self._check_conditions(conditions)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed}")
+        check_generate_options(batch_size, seed)
         sampler = self.sampler(steps, eta, guidance, use_ema, clip_x0)
         n = len(conditions)
         if n == 0:

@@ -9,8 +9,9 @@ from calozdc.models.ddim.ddim import _denoiser_shapes
 from calozdc.models.ema import EMAWeightsMixin, clone_network
 from calozdc.models.flow.flow_sampler import TIME_SCALE, FlowSampler, check_solver
 from calozdc.models.preprocessing import (
+    ImageConditionsMixin,
     apply_zero_threshold,
-    check_conditions,
+    check_generate_options,
     fit_zero_threshold,
     get_transform,
     serialize_transform,
@@ -22,7 +23,7 @@ TIME_SAMPLINGS = ("uniform", "logit-normal")
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
-class FlowMatching(EMAWeightsMixin, keras.Model):
+class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
     """Conditional flow matching: a velocity field that carries noise to showers.
 
     Training (Lipman et al. 2023; the straight "rectified" path of Liu et al. 2023): for a
@@ -31,10 +32,11 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
     output ``v(x_t, t, c)`` on the constant velocity of that path, ``x1 - x0``
     (:meth:`target_velocity`), with a mean squared error. ``t`` is uniform on [0, 1] or
     logit-normal, ``t = sigmoid(m + s n)``, ``n ~ N(0, 1)`` (Esser et al. 2024, eq. 19),
-    which spends the training on the middle of the path (:meth:`sample_time`). With ``p_uncond > 0`` the conditions of a random fraction
-    of the batch are replaced by the null condition (mask 0) for classifier-free guidance
-    (Ho & Salimans 2022). ``generate`` integrates ``dx/dt = v`` from ``t = 0`` to 1 with the
-    fixed-step Euler, midpoint or Heun solver of :class:`FlowSampler`, with the EMA weights.
+    which spends the training on the middle of the path (:meth:`sample_time`). With
+    ``p_uncond > 0`` the conditions of a random fraction of the batch are replaced by the
+    null condition (mask 0) for classifier-free guidance (Ho & Salimans 2022).
+    ``generate`` integrates ``dx/dt = v`` from ``t = 0`` to 1 with the fixed-step Euler,
+    midpoint or Heun solver of :class:`FlowSampler`, with the EMA weights.
 
     **Energy/shape factorisation** (``total_network`` given; the builders' default): the
     total of a shower is generated first and the image only carries its shape, as in
@@ -347,25 +349,6 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         return scale_loss_for_replicas(loss)
 
     # -- preprocessing --------------------------------------------------------------------
-    def _check_arrays(self, showers, conditions):
-        showers = np.asarray(showers, dtype="float32")
-        if showers.shape[1:] != self.image_shape:
-            raise ValueError(
-                f"`showers` must have shape (N, {', '.join(map(str, self.image_shape))}). "
-                f"Received: showers.shape={showers.shape}"
-            )
-        conditions = self._check_conditions(conditions)
-        if len(showers) != len(conditions):
-            raise ValueError(
-                "`showers` and `conditions` must have the same length. Received: "
-                f"{len(showers)} and {len(conditions)}"
-            )
-        return showers, conditions
-
-    def _check_conditions(self, conditions):
-        return check_conditions(conditions, self.condition_dim,
-                                physical=self.condition_transform is not None)
-
     def _shapes_and_totals(self, showers):
         """``(showers / total, total)`` per shower (float64 totals; empty showers stay 0)."""
         totals = np.sum(showers.reshape(len(showers), -1), axis=1, dtype=np.float64)
@@ -394,11 +377,6 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
         self.zero_threshold = fit_zero_threshold(self.shower_transform, showers, conditions,
                                                  self.zero_quantile)
         return self
-
-    def _transform_conditions(self, conditions):
-        if self.condition_transform is not None:
-            conditions = self.condition_transform.forward(conditions)
-        return np.asarray(conditions, dtype="float32")
 
     def preprocess(self, showers, conditions=None):
         """Physical-unit arrays (or a ShowerDataset) -> ``(showers, conditions)`` in model
@@ -513,10 +491,7 @@ class FlowMatching(EMAWeightsMixin, keras.Model):
             float32 numpy array ``(N, H, W, C)``.
         """
         conditions = self._check_conditions(conditions)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed}")
+        check_generate_options(batch_size, seed)
         image_sampler = self.sampler(steps, solver, guidance, use_ema)
         n = len(conditions)
         rng = np.random.default_rng(seed)
