@@ -310,3 +310,17 @@ def test_latent_flow_bad_shapes():
     with pytest.raises(ValueError, match="encoder"):
         LatentFlowMatching(ConditionalUNet((2, 2, 2), K, **{**TINY, "widths": (8,)}), None,
                            None, decoder)
+
+
+def test_sample_weights_weight_image_and_total_losses(trained):
+    """Per-shower weights reach both losses: the total is drawn total_repeats times per
+    shower, so its weights are repeated too (before, a shape error)."""
+    model, showers, conditions = trained
+    x, c = model.preprocess(showers[:8], conditions[:8])
+    weights = np.array([1, 1, 1, 1, 0, 0, 0, 0], "float32")
+    keras.utils.set_random_seed(3)
+    zeroed = model.compute_loss(x=x, y=c, sample_weight=weights)
+    keras.utils.set_random_seed(3)
+    half = model.compute_loss(x=x[:4], y=c[:4])
+    assert np.isfinite(_np(zeroed)) and float(_np(zeroed)) > 0
+    assert float(_np(half)) > 0

@@ -341,8 +341,11 @@ class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             y_pred = self.flow_outputs(x, y, training=training)
         loss = self._mse(y_pred["prediction"], y_pred["target"], sample_weight)
         if "total_prediction" in y_pred:
+            total_weights = None if sample_weight is None else ops.repeat(
+                ops.reshape(ops.cast(sample_weight, "float32"), (-1,)), self.total_repeats, axis=0
+            )  # one weight per (t, noise) draw of the total
             loss = loss + self.total_weight * self._mse(
-                y_pred["total_prediction"], y_pred["total_target"], sample_weight
+                y_pred["total_prediction"], y_pred["total_target"], total_weights
             )
         for extra in self.losses:
             loss = loss + ops.sum(extra)
