@@ -32,6 +32,8 @@ TINY = {
                  num_timesteps=10),
     "flow": dict(widths=(8,), blocks_per_level=1, embedding_dim=4, attention=True,
                  total_width=4, total_blocks=1),
+    "latent-flow": dict(latent_channels=2, autoencoder_widths=(4, 4), widths=(8,),
+                        embedding_dim=4, total_width=4, total_blocks=1),
 }
 BATCH = 4
 OVERFLOW_SCALE = 2.0**120  # finite in float32; a float16 gradient scaled by it is inf
@@ -78,7 +80,7 @@ def trained():
                 model = build_model(family, SHAPE, 1, seed=0, **TINY[family])
             x, p = _data()
             options = {"prior_epochs": 1} if family == "vqvae" else {}
-            if family == "flow":  # model-space conditions + the standardised log total
+            if family in ("flow", "latent-flow"):  # model-space conditions + log total
                 p = np.concatenate([p, -p], axis=1)
                 model.total_stats = [0.0, 1.0, 1e-6]
             history = model.fit(x, p, batch_size=BATCH, epochs=1, verbose=0, **options)
@@ -113,6 +115,8 @@ def _optimizers(family, model):
         return [model.g_optimizer, model.d_optimizer]
     if family == "vqvae":
         return [model.vqvae.optimizer, model.prior.optimizer]
+    if family == "latent-flow":
+        return [model.optimizer, model.autoencoder.optimizer]
     return [model.optimizer]
 
 
@@ -128,13 +132,18 @@ def _forward_outputs(family, model, x, p):
     if family == "flow":
         out = model({"showers": x, "conditions": np.concatenate([p, -p], axis=1)})
         return [out["prediction"], out["target"], out["total_prediction"]]
+    if family == "latent-flow":
+        latents = model.encoder(x)
+        out = model({"showers": latents, "conditions": np.concatenate([p, -p], axis=1)})
+        return [latents, model.decoder(latents), out["prediction"], out["total_prediction"]]
     out = model({"showers": x, "conditions": p})
     return [out["prediction"], out["target"]]
 
 
 def _family_cases():
     """(family, policy) pairs; the bfloat16 U-Net and VQ fits are the slow ones (JAX compile)."""
-    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16")}
+    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16"),
+             ("latent-flow", "mixed_bfloat16")}
     return [pytest.param(f, p, marks=[pytest.mark.large] if (f, p) in heavy else [])
             for f in sorted(TINY) for p in POLICIES]
 
@@ -146,7 +155,7 @@ def test_family_fits_and_generates_float32(trained, family, policy):
     losses = {k: np.asarray(v) for k, v in history.items()}
     assert losses and all(np.all(np.isfinite(v)) for v in losses.values()), losses
     expected_key = {"gan": "d_gp", "twostep": "l2", "vqvae": "prior_loss", "ddim": "loss",
-                    "flow": "loss"}
+                    "flow": "loss", "latent-flow": "autoencoder_loss"}
     assert expected_key[family] in losses
     if family == "twostep":
         assert losses["phase"][-1] == 1.5  # switch_step=1: one pretraining, one adversarial step
@@ -160,7 +169,7 @@ def test_family_fits_and_generates_float32(trained, family, policy):
     if family == "ddim":
         assert all(w.dtype == "float32" for w in model.ema_denoiser.weights)
         assert float(_np(model.ema_updates.value)) == 2.0  # one EMA update per step
-    if family == "flow":
+    if family in ("flow", "latent-flow"):
         ema = model.ema_velocity_network.weights + model.ema_total_network.weights
         assert all(w.dtype == "float32" for w in ema)
         assert float(_np(model.ema_updates.value)) == 2.0
@@ -171,7 +180,7 @@ def test_family_fits_and_generates_float32(trained, family, policy):
     x, p = _data(3, seed=1)
     for out in _forward_outputs(family, model, x, p):
         assert keras.backend.standardize_dtype(out.dtype) == "float32"
-    options = {"steps": 2} if family in ("ddim", "flow") else {}
+    options = {"steps": 2} if family in ("ddim", "flow", "latent-flow") else {}
     showers = model.generate(p, seed=0, **options)
     assert isinstance(showers, np.ndarray) and showers.dtype == np.float32
     assert showers.shape == (3, *SHAPE) and np.all(np.isfinite(showers))

@@ -204,3 +204,20 @@ def test_cli_tune_flow_shares_the_fitted_model_space(tmp_path):
     assert out.shape == (2, 20, 20, 1) and np.all(out >= 0)
     np.testing.assert_allclose(out.reshape(2, -1).sum(1),
                                model.generate_totals(conditions, seed=0), rtol=1e-4)
+
+
+def test_latent_flow_hypermodel_maps_the_autoencoder_and_builds(data):
+    from calozdc.tuning import LatentFlowHyperModel
+
+    _, _, valid, st, ct = data
+    hm = LatentFlowHyperModel(SHAPE, 1, valid.showers, valid.conditions, shower_transform=st,
+                              condition_transform=ct, total_stats=[0.0, 1.0, 1e-6],
+                              space={"base_width": 8, "levels": 1, "embedding_dim": 8,
+                                     "latent_channels": 2, "autoencoder_width": 4})
+    hp = keras_tuner.HyperParameters()
+    options = hm.options(hm.values(hp))
+    assert options["autoencoder_widths"] == (4, 4) and options["widths"] == (8,)
+    assert "sampling_steps" not in options and "solver" not in options
+    model = hm.build(hp)
+    assert model.state_shape == (3, 3, 2) and model.total_stats == [0.0, 1.0, 1e-6]
+    assert hm.metric_generate_kwargs(hp) == {"steps": 10, "solver": "euler"}

@@ -119,12 +119,12 @@ def run(args):
     vc = np.asarray(valid.conditions, dtype="float32")
     geometry = dataset.geometry if dataset.geometry is not None else tuple(x_phys.shape[1:])
     extra = {}
-    if args.family == "flow":
+    if args.family in ("flow", "latent-flow"):
         # Its model space needs the showers' totals: fitted once by a reference model,
         # shared by every trial (the factorisation stays on).
         from calozdc.models.registry import build_model
 
-        ref = build_model("flow", geometry, c_phys.shape[1], shower_transform=shower_t,
+        ref = build_model(args.family, geometry, c_phys.shape[1], shower_transform=shower_t,
                           condition_transform=cond_t, preset="zdc")
         ref.fit_transforms(x_phys, c_phys)
         preprocess = ref.preprocess

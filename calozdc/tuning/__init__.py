@@ -1,7 +1,8 @@
 """calozdc.tuning: KerasTuner hypermodels per model family, tuned on a physics metric.
 
 * :class:`GANHyperModel`, :class:`TwoStepGANHyperModel`, :class:`DDIMHyperModel`,
-  :class:`VQVAEHyperModel`, :class:`FlowHyperModel` (base :class:`FamilyHyperModel`);
+  :class:`VQVAEHyperModel`, :class:`FlowHyperModel`,
+  :class:`LatentFlowHyperModel` (base :class:`FamilyHyperModel`);
 * :data:`OBJECTIVE` = ``keras_tuner.Objective("val_channel_w1", "min")``;
 * :func:`get_hypermodel` (by family name) and :func:`make_tuner` (random, bayesian,
   hyperband; resumable from its directory).
@@ -14,7 +15,7 @@ from calozdc.tuning.family_hyper_model import (
     FamilyHyperModel,
     register_hyperparameter,
 )
-from calozdc.tuning.flow_hyper_model import FlowHyperModel
+from calozdc.tuning.flow_hyper_model import FlowHyperModel, LatentFlowHyperModel
 from calozdc.tuning.gan_hyper_model import GANHyperModel
 from calozdc.tuning.two_step_gan_hyper_model import TwoStepGANHyperModel
 from calozdc.tuning.vqvae_hyper_model import VQVAEHyperModel
@@ -25,6 +26,7 @@ HYPERMODELS = {
     "ddim": DDIMHyperModel,
     "vqvae": VQVAEHyperModel,
     "flow": FlowHyperModel,
+    "latent-flow": LatentFlowHyperModel,
 }
 
 
@@ -65,6 +67,6 @@ def make_tuner(kind, hypermodel, directory, project_name, max_trials=10, max_epo
     raise ValueError(f"Unknown tuner. Expected one of {list(TUNERS)}. Received: tuner={kind!r}")
 
 
-__all__ = ["DDIMHyperModel", "FamilyHyperModel", "FlowHyperModel", "GANHyperModel", "HYPERMODELS", "OBJECTIVE",
-           "TUNERS", "TwoStepGANHyperModel", "VQVAEHyperModel", "get_hypermodel", "make_tuner",
-           "register_hyperparameter"]
+__all__ = ["DDIMHyperModel", "FamilyHyperModel", "FlowHyperModel", "GANHyperModel",
+           "HYPERMODELS", "LatentFlowHyperModel", "OBJECTIVE", "TUNERS", "TwoStepGANHyperModel",
+           "VQVAEHyperModel", "get_hypermodel", "make_tuner", "register_hyperparameter"]

@@ -67,3 +67,32 @@ class FlowHyperModel(FamilyHyperModel):
         if self.total_stats is not None:
             model.total_stats = list(self.total_stats)
         return model
+
+
+class LatentFlowHyperModel(FlowHyperModel):
+    """Hypermodel of ``calozdc.models.flow.LatentFlowMatching`` (family ``"latent-flow"``).
+
+    The flow's space of :class:`FlowHyperModel` (its U-Net on the latent grid, at most two
+    levels) plus the autoencoder: ``latent_channels``, ``autoencoder_width`` (both levels) and
+    the phase-1 learning rate. Arguments as :class:`FlowHyperModel` (``total_stats`` of a
+    reference model fitted on the training split).
+
+    References:
+        Rombach et al. 2022, arXiv:2112.10752 (latent diffusion).
+    """
+
+    family = "latent-flow"
+    DEFAULT_SPACE = {
+        **{k: v for k, v in FlowHyperModel.DEFAULT_SPACE.items() if k != "levels"},
+        "levels": [2, 1],
+        "latent_channels": [4, 2, 8],
+        "autoencoder_width": [32, 16],
+        "autoencoder_learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log",
+                                      "default": 1e-3},
+    }
+
+    def options(self, values):
+        options = super().options(values)
+        width = int(options.pop("autoencoder_width"))
+        options["autoencoder_widths"] = (width, width)
+        return options
