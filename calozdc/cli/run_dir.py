@@ -11,6 +11,7 @@ test split from what ``run.json`` records.
 
 import json
 import os
+import warnings
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -77,7 +78,11 @@ def load_run_model(run_dir, run_info=None):
     run_info = read_run_info(run_dir) if run_info is None else run_info
     path = os.path.join(os.fspath(run_dir), MODEL_FILE)
     try:
-        model = keras.saving.load_model(path)
+        with warnings.catch_warnings():
+            # Generation needs no optimizer state: Keras' notice that it skipped loading it
+            # (the optimizers are rebuilt lazily) is noise for generate/evaluate.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(path)
     except (ValueError, TypeError, KeyError, OSError) as err:
         raise ValueError(
             f"Cannot load the model {path!r} (corrupt file, or saved by an incompatible "
