@@ -142,10 +142,12 @@ def _forward_outputs(family, model, x, p):
 
 def _family_cases():
     """(family, policy) pairs; the bfloat16 U-Net and VQ fits are the slow ones (JAX compile)."""
-    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16"),
-             ("latent-flow", "mixed_bfloat16")}
+    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16")}
+    # latent-flow under float16 only: its networks are the flow's and a small autoencoder,
+    # already covered under bfloat16 by the flow; float16 adds its second loss-scaled optimizer.
     return [pytest.param(f, p, marks=[pytest.mark.large] if (f, p) in heavy else [])
-            for f in sorted(TINY) for p in POLICIES]
+            for f in sorted(TINY) for p in POLICIES
+            if (f, p) != ("latent-flow", "mixed_bfloat16")]
 
 
 @pytest.mark.parametrize("family, policy", _family_cases())
