@@ -71,6 +71,7 @@ def test_flow_steps_with_total_network_and_ema_on_eight_devices_equal_one_device
     assert comparison["flow"]["logs_single"]["loss"][0] > 0
 
 
+@multi_device
 def test_vqvae_steps_with_ema_codebook_on_eight_devices_equal_one_device(comparison):
     # The codebook (EMA statistics, dead-code restarts) is among the compared weights.
     _assert_same_training(comparison["vqvae"])
