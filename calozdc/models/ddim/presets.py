@@ -49,8 +49,8 @@ def build_ddim(
         schedule: ``"cosine"`` or ``"linear"``; ``num_timesteps``: ``T``.
         prediction_type, p_uncond, ema_decay, zero_quantile, shower_transform,
             condition_transform, seed: :class:`DDIM` arguments (``seed + 1000`` seeds the
-            U-Net's dropout masks; the zero threshold applies to a zero-preserving model
-            space such as :func:`default_transforms`').
+            U-Net's dropout masks; the zero threshold applies only to a zero-preserving model
+            space, e.g. a ``Standardize(center=False)`` chain).
         learning_rate: Adam learning rate.
 
     Returns:
@@ -81,20 +81,3 @@ def build_ddim(
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
     return model
 
-
-def default_transforms():
-    """The DDIM family's model space: ``(shower_transform, condition_transform)``.
-
-    Showers: the energy fraction of each cell, ``LogScaled`` (log1p above the median
-    non-empty fraction, linear below) and a scaling without centring, so that empty cells sit
-    at exactly 0 and the builder's zero threshold can set the sampler's noise around them
-    back to 0 (a centred log1p standardisation put 25-35 % too much energy into Geant4
-    electron showers, issue 19). Conditions: ``log`` of the incident energy, then
-    per-column standardisation.
-    """
-    from calozdc.data import transforms
-
-    return (transforms.Chain([transforms.DivideByIncidentEnergy(), transforms.LogScaled(0.5),
-                              transforms.Standardize(center=False)]),
-            transforms.Chain([transforms.LogColumns([0]),
-                              transforms.Standardize(axis="feature")]))
