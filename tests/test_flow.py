@@ -324,3 +324,10 @@ def test_sample_weights_weight_image_and_total_losses(trained):
     half = model.compute_loss(x=x[:4], y=c[:4])
     assert np.isfinite(_np(zeroed)) and float(_np(zeroed)) > 0
     assert float(_np(half)) > 0
+
+
+def test_zdc_preset_is_the_published_size():
+    """The "zdc" preset's U-Net has about the ~70 k parameters of the published ZDC flow
+    model (arXiv:2507.18811) for the zn44 grid and its 9 conditions + the log total."""
+    model = build_flow((44, 44, 1), 9, preset="zdc")
+    assert 60_000 <= model.velocity_network.count_params() <= 80_000

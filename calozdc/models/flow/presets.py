@@ -8,9 +8,10 @@ from calozdc.models.flow.conditional_mlp import ConditionalMLP
 from calozdc.models.flow.flow_matching import FlowMatching
 
 #: U-Net sizes by name. ``"zdc"``: about the size of the published ZDC flow-matching model
-#: (~70 k parameters, arXiv:2507.18811); ``"default"``: wider, the leaderboard's entry.
+#: (~70 k parameters, arXiv:2507.18811; this U-Net: 75 k for zn44 with the total appended to
+#: the conditions); ``"default"``: wider (741 k), the leaderboard's entry.
 FLOW_PRESETS = {
-    "zdc": {"widths": (16, 32, 48), "blocks_per_level": 1, "embedding_dim": 32,
+    "zdc": {"widths": (8, 16, 24), "blocks_per_level": 1, "embedding_dim": 16,
             "attention": False},
     "default": {"widths": (32, 64, 64), "blocks_per_level": 1, "embedding_dim": 64,
                 "attention": False},
