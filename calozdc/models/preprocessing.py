@@ -135,3 +135,17 @@ class ImageConditionsMixin:
                 f"{len(showers)} and {len(conditions)}"
             )
         return showers, conditions
+
+
+def predict_in_whole_batches(sampler, conditions, noise, batch, callbacks=None):
+    """``sampler.predict({"conditions", "noise"})`` in batches of ``batch`` rows, the last
+    one padded with repeated rows so that every call has the same shape (one compilation);
+    float32 numpy output with the padding removed."""
+    n = len(conditions)
+    pad = (-n) % batch
+    if pad:
+        conditions = np.concatenate([conditions, conditions[:pad]])
+        noise = np.concatenate([noise, noise[:pad]])
+    out = sampler.predict({"conditions": conditions, "noise": noise}, batch_size=batch,
+                          verbose=0, callbacks=callbacks)
+    return np.asarray(out, dtype="float32")[:n]

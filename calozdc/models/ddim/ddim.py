@@ -14,6 +14,7 @@ from calozdc.models.preprocessing import (
     check_generate_options,
     fit_zero_threshold,
     get_transform,
+    predict_in_whole_batches,
     serialize_transform,
 )
 from calozdc.utils.progress import predict_progress, progress
@@ -352,18 +353,12 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             )
         )
         model_conditions = self._transform_conditions(conditions)
-        # Pad to whole batches so every call has the same shape (one compilation).
         batch = min(batch_size, n)
-        pad = (-n) % batch
-        if pad:
-            model_conditions = np.concatenate([model_conditions, model_conditions[:pad]])
-            noise = np.concatenate([noise, noise[:pad]])
         with progress(n, "generate", verbose, unit="shower") as bar:
-            samples = sampler.predict(
-                {"conditions": model_conditions, "noise": noise}, batch_size=batch, verbose=0,
+            samples = predict_in_whole_batches(
+                sampler, model_conditions, noise, batch,
                 callbacks=[predict_progress(bar, batch, n)] if verbose else None,
             )
-        samples = np.asarray(samples, dtype="float32")[:n]
         samples = apply_zero_threshold(samples, self.zero_threshold, len(self.image_shape))
         if not return_model_space and self.shower_transform is not None:
             samples = self.shower_transform.inverse(samples, conditions)

@@ -8,6 +8,11 @@ from calozdc.models.ddim.noise_schedule import NoiseSchedule
 
 
 def _image_shape(geometry):
+    """``(H, W, C)`` of a Geometry, a geometry name ("zn44") or an image shape."""
+    if isinstance(geometry, str):
+        from calozdc.data.geometry import get_geometry
+
+        geometry = get_geometry(geometry)
     shape = getattr(geometry, "image_shape", geometry)
     shape = tuple(int(s) for s in (shape() if callable(shape) else shape))
     if len(shape) == 2:

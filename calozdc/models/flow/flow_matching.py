@@ -14,6 +14,7 @@ from calozdc.models.preprocessing import (
     check_generate_options,
     fit_zero_threshold,
     get_transform,
+    predict_in_whole_batches,
     serialize_transform,
 )
 from calozdc.utils.progress import predict_progress, progress
@@ -427,16 +428,6 @@ class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             )
         return self._samplers[key]
 
-    @staticmethod
-    def _integrate(sampler, conditions, noise, batch, callbacks=None):
-        pad = (-len(conditions)) % batch
-        if pad:  # whole batches: one compiled shape
-            conditions = np.concatenate([conditions, conditions[:pad]])
-            noise = np.concatenate([noise, noise[:pad]])
-        out = sampler.predict({"conditions": conditions, "noise": noise}, batch_size=batch,
-                              verbose=0, callbacks=callbacks)
-        return np.asarray(out, dtype="float32")[: len(conditions) - pad]
-
     def generate_totals(self, conditions, guidance=0.0, seed=None, batch_size=256,
                         use_ema=True):
         """Samples the total of one shower per condition row (physical units, ``(N,)``), with
@@ -454,7 +445,7 @@ class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
         noise = rng.standard_normal((len(model_conditions), 1), dtype=np.float32)
         sampler = self.sampler(self.total_steps, self.total_solver, guidance, use_ema,
                                part="total")
-        z = self._integrate(sampler, model_conditions, noise, batch)
+        z = predict_in_whole_batches(sampler, model_conditions, noise, batch)
         mean, std, floor = self.total_stats
         totals = np.exp(np.clip(z[:, 0].astype(np.float64) * std + mean, -700.0, 700.0))
         # A total at the floor is an empty shower (the floor stands for log 0).
@@ -505,7 +496,7 @@ class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             model_conditions = np.concatenate([model_conditions, z], axis=1)
         noise = rng.standard_normal((n,) + self.state_shape, dtype=np.float32)
         with progress(n, "generate", verbose, unit="shower") as bar:
-            samples = self._integrate(
+            samples = predict_in_whole_batches(
                 image_sampler, model_conditions, noise, batch,
                 callbacks=[predict_progress(bar, batch, n)] if verbose else None,
             )

@@ -86,10 +86,6 @@ def build_flow(
                        ("embedding_dim", embedding_dim), ("attention", attention)):
         if value is not None:
             size[key] = value
-    if isinstance(geometry, str):  # a geometry name ("zn44", "ecal20")
-        from calozdc.data.geometry import get_geometry
-
-        geometry = get_geometry(geometry)
     image_conditions = condition_dim + 1 if factorise else condition_dim
     unet = ConditionalUNet(
         _image_shape(geometry), image_conditions, dropout=dropout,
@@ -155,10 +151,6 @@ def build_latent_flow(
     """
     from calozdc.models.flow.latent_flow import LatentFlowMatching, conv_autoencoder
 
-    if isinstance(geometry, str):
-        from calozdc.data.geometry import get_geometry
-
-        geometry = get_geometry(geometry)
     encoder, decoder = conv_autoencoder(_image_shape(geometry), latent_channels,
                                         autoencoder_widths)
     latent_shape = tuple(encoder.output.shape[1:])
