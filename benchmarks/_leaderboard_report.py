@@ -114,7 +114,9 @@ def format_markdown(results):
         f"{results['date']}; {env['platform']}, {env['cpu_count']} CPUs (load "
         f"{', '.join(f'{v:.1f}' for v in env['load_average_start'])} at start); Keras "
         f"{env['keras']} on {env['keras_backend']} {env.get(env['keras_backend']) or ''}; "
-        f"training budget {opts['budget_s']:g} s per entrant and dataset; seed {opts['seed']}; "
+        + (f"training budget {opts['budget_steps']} optimizer steps" if opts.get("budget_steps")
+           else f"training budget {opts['budget_s']:g} s")
+        + f" per entrant and dataset; seed {opts['seed']}; "
         f"sampling steps {opts['steps']} (families whose generate takes them)"
         + ("; **--quick** (tiny sizes: not a measurement)" if opts.get("quick") else "") + ".",
         "",

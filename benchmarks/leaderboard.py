@@ -16,7 +16,8 @@ For each dataset the same rows are measured:
 * **every model family** of :data:`calozdc.names.FAMILIES` (picked up automatically), built,
   preprocessed and fitted as ``calozdc train FAMILY`` does (default transforms, default
   builder options, batch 64), under the same wall-clock budget ``--budget-s`` of training
-  on this machine (a callback stops ``fit``), seeded.
+  on this machine (a callback stops ``fit``), or the same number of optimizer steps
+  ``--budget-steps`` (all phases together; fair when the machine is shared), seeded.
 
 Datasets (``--datasets``): ``eminus`` and ``gamma`` (the Geant4 reference files in
 ``../shared/data``, seeded 80/20 train/test; a missing file is reported and skipped),
@@ -40,6 +41,7 @@ against time per shower). Examples::
         --families lookup,ddim,gan --out /tmp/lb_quick
     python benchmarks/leaderboard.py --families lookup          # the baseline, all datasets
     python benchmarks/leaderboard.py --budget-s 600 --overwrite  # everything (hours on 2 CPUs)
+    python benchmarks/leaderboard.py --datasets eminus --budget-steps 600  # a step budget
 
 The module is importable (``sys.path`` holding ``benchmarks/``): :func:`nearest_neighbour_lookup`,
 :class:`NearestNeighbourLookup`, :func:`energy_bin_summary`, :func:`make_split`,
@@ -88,7 +90,7 @@ TEST_FRACTION = 0.2
 DEFAULTS = {
     "budget_s": 300.0, "zn44_showers": 5000, "max_train": None, "max_test": None, "splits": 3,
     "timing_batches": (1, 256), "timing_repeats": 5, "timing_max_s": 60.0,
-    "max_epochs": 10_000, "batch_size": 64,
+    "max_epochs": 10_000, "batch_size": 64, "budget_steps": None,
 }
 QUICK = {
     "budget_s": 8.0, "zn44_showers": 500, "max_train": 400, "max_test": 32, "splits": 1,
@@ -464,7 +466,9 @@ def _budget_callback_class():
     import keras
 
     class WallClockBudget(keras.callbacks.Callback):
-        """Stops ``fit`` once ``budget_s`` seconds of training have passed.
+        """Stops ``fit`` once ``budget_s`` seconds of training have passed (or, with
+        ``budget_steps``, once that many optimizer steps have run, all phases together: a
+        budget that does not depend on how loaded the machine is).
 
         ``mode``: ``"plain"`` (stop when the time is up); ``"switch"`` (models with
         ``set_phase``: the two-step GAN's phase 2 from a third of the budget on, as its builder
@@ -474,9 +478,11 @@ def _budget_callback_class():
         :func:`fit_family` for half of the budget; this callback stops the second phase).
         """
 
-        def __init__(self, budget_s, mode="plain", max_epochs=None):
+        def __init__(self, budget_s, mode="plain", max_epochs=None, budget_steps=None):
             super().__init__()
-            self.budget_s = float(budget_s)
+            self.limitteps = None if budget_steps is None else int(budget_steps)
+            self.limit = float(budget_s if budget_steps is None else self.limitteps)
+            self.extra_steps = 0  # steps of a first phase run outside the callbacks
             self.mode = mode
             self.max_epochs = max_epochs
             self.start = None
@@ -489,6 +495,12 @@ def _budget_callback_class():
 
         def elapsed(self):
             return time.perf_counter() - self.start
+
+        def used(self):
+            """The budget used so far: seconds, or optimizer steps with ``budget_steps``."""
+            if self.limitteps is None:
+                return self.elapsed()
+            return self.extra_steps + sum(self.steps.values())
 
         def _phase(self):
             if self.mode == "two_fits":
@@ -513,20 +525,20 @@ def _budget_callback_class():
         def on_train_batch_end(self, batch, logs=None):
             phase = self._phase()
             self.steps[phase] = self.steps.get(phase, 0) + 1
-            t = self.elapsed()
             if self.first_step_s is None:
-                self.first_step_s = t  # mostly tracing/compilation
-            if self.mode == "switch" and self.switched_at_s is None and t >= self.budget_s / 3:
+                self.first_step_s = self.elapsed()  # mostly tracing/compilation
+            t = self.used()
+            if self.mode == "switch" and self.switched_at_s is None and t >= self.limit / 3:
                 self.model.set_phase(2)
                 self.switched_at_s = t
             if self.mode == "two_fits":
-                if phase == "vqvae" and t >= self.budget_s / 2:
+                if phase == "vqvae" and t >= self.limit / 2:
                     self.model.vqvae.stop_training = True  # ends phase 1 only
-                elif phase == "prior" and t >= self.budget_s:
+                elif phase == "prior" and t >= self.limit:
                     self.model.prior.stop_training = True
                     self.model.stop_training = True
                     self.stopped_by_budget = True
-            elif t >= self.budget_s:
+            elif t >= self.limit:
                 self.model.stop_training = True
                 self.stopped_by_budget = True
 
@@ -535,7 +547,10 @@ def _budget_callback_class():
                     "steps": dict(self.steps), "epochs": dict(self.epochs),
                     "stopped_by_budget": self.stopped_by_budget,
                     "first_step_s": self.first_step_s,
-                    "phase_switch_s": self.switched_at_s, "mode": self.mode}
+                    "phase_switch_s": self.switched_at_s, "mode": self.mode,
+                    "budget": ({"steps": self.limitteps} if self.limitteps is not None
+                               else {"seconds": self.limit}),
+                    "first_phase_steps": self.extra_steps or None}
 
     return WallClockBudget
 
@@ -580,7 +595,7 @@ def _fit_mode(model):
 
 
 def fit_family(family, split, *, seed=0, budget_s=300.0, max_epochs=10_000, batch_size=64,
-               verbose=0):
+               verbose=0, budget_steps=None):
     """Build and fit model ``family`` on ``split.train`` as ``calozdc train`` does, within a budget.
 
     As the CLI: ``keras.utils.set_random_seed(seed)``, the CLI's default transforms of the
@@ -592,8 +607,11 @@ def fit_family(family, split, *, seed=0, budget_s=300.0, max_epochs=10_000, batc
     shuffled per epoch from the seed) with a non-finite guard. Instead of
     a number of epochs, training stops after ``budget_s`` seconds (see the budget callback's
     modes: the two-step GAN switches to its adversarial phase at a third of the budget, the VQ
-    generator trains its prior in the second half). No validation split (the CLI holds 10 % of
-    the data out for validation logs only).
+    generator trains its prior in the second half). With ``budget_steps``, the budget is that
+    many optimizer steps instead of seconds (same phase fractions). A family with a total
+    model (the energy/shape factorisation) has it fitted first, as ``calozdc train`` does
+    (``model.fit_totals``; its time is reported as ``total_fit_s``, outside the budget).
+    No validation split (the CLI holds 10 % of the data out for validation logs only).
 
     Returns:
         ``(model, info)`` with the training summary (time, steps, epochs, status).
@@ -624,8 +642,14 @@ def fit_family(family, split, *, seed=0, budget_s=300.0, max_epochs=10_000, batc
         feed = {"preprocess": model.preprocess}
     else:
         feed = {"shower_transform": shower_t, "condition_transform": cond_t}
+    total_fit_s = None
+    if getattr(model, "total_model", None) is not None:
+        t0 = time.perf_counter()
+        model.fit_totals(x, c)
+        total_fit_s = time.perf_counter() - t0
     mode = _fit_mode(model)
-    budget = _budget_callback_class()(budget_s, mode=mode, max_epochs=int(max_epochs))
+    budget = _budget_callback_class()(budget_s, mode=mode, max_epochs=int(max_epochs),
+                                      budget_steps=budget_steps)
     guard = NonFiniteGuard()
     batches = train.batches(int(batch_size), shuffle=True, seed=int(seed), **feed)
     fit_kwargs = {"epochs": int(max_epochs), "callbacks": [guard, budget], "verbose": verbose,
@@ -636,9 +660,11 @@ def fit_family(family, split, *, seed=0, budget_s=300.0, max_epochs=10_000, batc
         # callbacks) for half of the budget, then phase 2 alone under the budget callback.
         argument = _first_phase_argument(model)
         budget.start, done = start, 0
-        while time.perf_counter() - start < budget_s / 2:
+        steps_per_epoch = -(-len(train) // int(batch_size))
+        while budget.used() < budget.limit / 2:
             model.fit(batches, epochs=0, verbose=verbose, shuffle=False, **{argument: 1})
             done += 1
+            budget.extra_steps += steps_per_epoch
         budget.epochs[argument[: -len("_epochs")]] = done
         budget.switched_at_s = time.perf_counter() - start
         fit_kwargs[argument] = 0
@@ -648,6 +674,7 @@ def fit_family(family, split, *, seed=0, budget_s=300.0, max_epochs=10_000, batc
                  "batch_size": int(batch_size), "n_train": len(train),
                  "non_finite": guard.report if guard.tripped else None,
                  "feed": "model.preprocess" if "preprocess" in feed else "transforms",
+                 "total_fit_s": total_fit_s,
                  "status": "non-finite loss" if guard.tripped else "ok",
                  "transforms": {"shower": _transform_name(shower_t),
                                 "conditions": _transform_name(cond_t)},
@@ -709,9 +736,23 @@ def fit_lookup(split, **_):
                     "rounding": "stochastic (integer response)" if lookup.integer else None}
 
 
-def _fit_model_entrant(family, split, *, seed, budget_s, max_epochs, batch_size, steps, **_):
+def _fit_model_entrant(family, split, *, seed, budget_s, max_epochs, batch_size, steps,
+                       budget_steps=None, **_):
     model, info = fit_family(family, split, seed=seed, budget_s=budget_s, max_epochs=max_epochs,
-                             batch_size=batch_size)
+                             batch_size=batch_size, budget_steps=budget_steps)
+    if getattr(model, "zero_threshold", None) is not None and \
+            hasattr(model, "calibrate_zero_threshold"):
+        # as calozdc train: the flow's zero level set to the training occupancy, for the
+        # sampler the leaderboard generates with (512 training showers)
+        t0 = time.perf_counter()
+        before = model.zero_threshold
+        train = split.train
+        rows = np.sort(np.random.default_rng(seed).permutation(len(train))[:512])
+        model.calibrate_zero_threshold(np.asarray(train.showers)[rows],
+                                       np.asarray(train.conditions)[rows], n=len(rows),
+                                       steps=int(steps), seed=seed)
+        info["zero_threshold"] = {"before": before, "value": model.zero_threshold,
+                                  "calibration_s": time.perf_counter() - t0}
     return ModelEntrant(model, steps), info
 
 
@@ -852,7 +893,7 @@ def floor_row(split, *, seed=0, n_splits=1, classifier=True):
 
 def run_entrant(name, factory, split, *, seed=0, budget_s=300.0, steps=10, max_epochs=10_000,
                 batch_size=64, timing_batches=(1, 256), timing_repeats=5, timing_max_s=60.0,
-                n_splits=1, classifier=True):
+                n_splits=1, classifier=True, budget_steps=None):
     """Fit one entrant on ``split``, generate for the test conditions, score and time it.
 
     Returns:
@@ -863,9 +904,10 @@ def run_entrant(name, factory, split, *, seed=0, budget_s=300.0, steps=10, max_e
     row = {"name": name, "status": "ok"}
     generator = None
     try:
-        log(f"{split.name}: fitting {name} (budget {budget_s:g} s)")
+        unit = f"{budget_s:g} s" if budget_steps is None else f"{budget_steps} steps"
+        log(f"{split.name}: fitting {name} (budget {unit})")
         generator, info = factory(split, seed=seed, budget_s=budget_s, max_epochs=max_epochs,
-                                  batch_size=batch_size, steps=steps)
+                                  batch_size=batch_size, steps=steps, budget_steps=budget_steps)
         row["train"] = info
         if hasattr(generator, "generate_options"):
             row["generate_options"] = generator.generate_options()
@@ -949,7 +991,8 @@ def run_dataset(name, entrants, opts):
             entrant, registry[entrant], split, seed=opts["seed"], budget_s=opts["budget_s"],
             steps=opts["steps"], max_epochs=opts["max_epochs"], batch_size=opts["batch_size"],
             timing_batches=opts["timing_batches"], timing_repeats=opts["timing_repeats"],
-            timing_max_s=opts["timing_max_s"], n_splits=opts["splits"])
+            timing_max_s=opts["timing_max_s"], n_splits=opts["splits"],
+            budget_steps=opts.get("budget_steps"))
     return out
 
 
@@ -971,6 +1014,9 @@ def build_parser():
                         "calozdc.names.FAMILIES ['all' = lookup + every family]")
     p.add_argument("--budget-s", type=float, default=None,
                    help=f"training wall-clock budget per family and dataset, s [{DEFAULTS['budget_s']:g}]")
+    p.add_argument("--budget-steps", type=int, default=None,
+                   help="training budget per family and dataset in optimizer steps (all phases "
+                        "together), instead of --budget-s: fair on a loaded machine")
     p.add_argument("--seed", type=int, default=0, help="splits, models, generation [0]")
     p.add_argument("--steps", type=int, default=10,
                    help="sampling steps for families whose generate takes `steps` (ddim) [10]")
@@ -1041,6 +1087,8 @@ def resolve_options(args):
                          f"Received: {args.families!r}")
     if not opts["budget_s"] > 0:
         raise ValueError(f"--budget-s must be > 0. Received: {opts['budget_s']}")
+    if opts["budget_steps"] is not None and opts["budget_steps"] < 1:
+        raise ValueError(f"--budget-steps must be >= 1. Received: {opts['budget_steps']}")
     for key in ("zn44_showers", "splits", "timing_repeats", "max_epochs", "batch_size"):
         if opts[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1. Received: {opts[key]}")

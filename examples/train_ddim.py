@@ -55,6 +55,8 @@ def main(argv=None):
         seed=args.seed,
     )
     model.fit_transforms(train.showers, train.conditions)  # training split only
+    # energy/shape factorisation: the total's own small flow (generate scales to its totals)
+    model.fit_totals(train.showers, train.conditions)
     x_train, c_train = model.preprocess(train.showers, train.conditions)
     x_val, c_val = model.preprocess(val.showers, val.conditions)
     model.fit(x_train, c_train, validation_data=(x_val, c_val), batch_size=args.batch_size,

@@ -52,6 +52,8 @@ def main(argv=None):
         condition_transform=transforms.Standardize(axis="feature"),
     )
     model.fit_transforms(train.showers, train.conditions)  # training split only
+    # energy/shape factorisation: the total's own small flow (generate scales to its totals)
+    model.fit_totals(train.showers, train.conditions)
     kw = dict(shower_transform=model.shower_transform,
               condition_transform=model.condition_transform)
     history = model.fit(train.batches(args.batch_size, seed=args.seed, **kw),

@@ -26,6 +26,10 @@ TINY_OPTIONS = {
                     "embedding_dim": 8, "total_width": 8, "total_blocks": 1},
 }
 
+#: Optimizer steps of the total model (energy/shape factorisation) of the families that have
+#: one: enough to be fitted (so saving and generation exercise it), not to be good.
+TOTAL_STEPS = 4
+
 #: Generation options per family (DDIM: few steps).
 GENERATE_OPTIONS = {"gan": {}, "twostep": {}, "vqvae": {}, "ddim": {"steps": 3},
                     "flow": {"steps": 3}, "latent-flow": {"steps": 3}}
@@ -57,6 +61,8 @@ def tiny_model(family, seed=0, data=None):
                         condition_transform=cond_t, seed=seed, epochs=1, **TINY_OPTIONS[family])
     if getattr(model, "fit_with_preprocess", False):
         model.fit_transforms(x, c)
+    if getattr(model, "total_model", None) is not None:
+        model.fit_totals(x, c, steps=TOTAL_STEPS, batch_size=8)
     return model
 
 

@@ -331,3 +331,25 @@ def test_zdc_preset_is_the_published_size():
     model (arXiv:2507.18811) for the zn44 grid and its 9 conditions + the log total."""
     model = build_flow((44, 44, 1), 9, preset="zdc")
     assert 60_000 <= model.velocity_network.count_params() <= 80_000
+
+
+def test_zero_threshold_calibrated_to_the_real_occupancy(trained):
+    model, showers, conditions = trained
+    fixed = model.zero_threshold
+    # sparser showers than the briefly trained model's positive cells (about half), so that
+    # a threshold above 0 can bring it to their occupancy
+    showers = showers.copy()
+    showers[:, :, 3:] = 0.0
+    try:
+        value = model.calibrate_zero_threshold(showers, conditions, n=16, steps=3, seed=7)
+        assert value == model.zero_threshold and value != fixed
+        rows = np.sort(np.random.default_rng(7).permutation(len(showers))[:16])
+        generated = model.generate(conditions[rows], steps=3, seed=7)
+        assert np.mean(generated > 0) == pytest.approx(np.mean(showers[rows] > 0), abs=0.01)
+        with pytest.raises(ValueError, match="n=0"):
+            model.calibrate_zero_threshold(showers, conditions, n=0)
+    finally:
+        model.zero_threshold = fixed
+    unfactorised = _model(factorised=False)
+    unfactorised.zero_threshold = None  # a model space without a zero level: nothing to do
+    assert unfactorised.calibrate_zero_threshold(showers, conditions) is None

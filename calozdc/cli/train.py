@@ -296,6 +296,31 @@ def default_transforms(family=None):
     return family_transforms(family)
 
 
+#: Training showers generated to calibrate a flow model's zero level after training.
+CALIBRATION_SHOWERS = 512
+
+
+def _calibrate_zero_level(model, train, config, quiet):
+    """After training, a flow model's zero threshold set to the training occupancy
+    (``FlowMatching.calibrate_zero_threshold``, with the run's generation steps and solver);
+    ``{"value", "before"}``, or None for models without a zero level to calibrate."""
+    if getattr(model, "zero_threshold", None) is None or \
+            not hasattr(model, "calibrate_zero_threshold"):
+        return None
+    import numpy as np
+
+    generation = dict(config.get("generation") or {})
+    options = {k: generation[k] for k in ("steps", "solver") if generation.get(k) is not None}
+    before = float(model.zero_threshold)
+    if not quiet:
+        print("calozdc train: calibrating the zero level on training showers", flush=True)
+    rows = np.sort(np.random.default_rng(0).permutation(len(train))[:CALIBRATION_SHOWERS])
+    subset = train[rows]
+    value = model.calibrate_zero_threshold(subset.showers, subset.conditions,
+                                           n=len(rows), **options)
+    return {"value": value, "before": before, **options}
+
+
 def _monitor_settings(run_info):
     """``generate`` arguments of the monitors: the run's generation settings (steps capped
     at :data:`~calozdc.cli.train_config.MONITOR_STEPS`); runs without a recorded
@@ -503,6 +528,9 @@ def run(args):
                     # its model space depends on more than the transforms (flow: the
                     # shower's own total): the model fits it and maps every batch
                     model.fit_transforms(x_phys, c_phys)
+                if getattr(model, "total_model", None) is not None:
+                    # the energy/shape factorisation: the total's own small flow
+                    model.fit_totals(x_phys, c_phys)
                 initial_epoch, history = 0, {}
                 _prepare_run_dir(run_dir)
                 run_info = {
@@ -599,7 +627,11 @@ def run(args):
         raise CLIError(f"{guard.message()}; training stopped, {kept}. Lower the learning rate "
                        "or check the data.")
     final = os.path.join(run_dir, "model.keras")
-    if checkpoint.last_path is not None and checkpoint.last_epoch == checkpoint.seen_epoch:
+    calibrated = _calibrate_zero_level(model, train, config, args.quiet)
+    if calibrated is not None:
+        run_info["zero_threshold"] = calibrated
+        _write_model(model, final)  # the checkpoints hold the threshold before calibration
+    elif checkpoint.last_path is not None and checkpoint.last_epoch == checkpoint.seen_epoch:
         _link_or_copy(checkpoint.last_path, final)  # the last checkpoint is the final model
     else:
         _write_model(model, final)

@@ -17,11 +17,12 @@ from calozdc.models.preprocessing import (
     predict_in_whole_batches,
     serialize_transform,
 )
+from calozdc.models.total_energy import TotalEnergyMixin
 from calozdc.utils.progress import predict_progress, progress
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
-class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
+class DDIM(TotalEnergyMixin, EMAWeightsMixin, ImageConditionsMixin, keras.Model):
     """Conditional denoising diffusion model with DDIM sampling and an EMA of the weights.
 
     Training (``fit``) follows DDPM (Ho et al. 2020, algorithm 1): for a batch of showers
@@ -73,6 +74,10 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             serialized dict, or None.
         condition_transform: transform of the conditions (same forms) or None.
         seed: seed of the model's ``SeedGenerator`` (training noise).
+        total_model: None, or a model of the shower total
+            (:func:`calozdc.models.total_energy.build_total_model`, :func:`build_ddim`'s
+            default): once fitted with :meth:`fit_totals`, ``generate`` scales each shower
+            (with ``non_negative``) to a total drawn from it (the energy/shape factorisation).
         **kwargs: standard `keras.Model` arguments.
 
     Call arguments:
@@ -120,9 +125,11 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
         shower_transform=None,
         condition_transform=None,
         seed=None,
+        total_model=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._set_total_model(total_model)
         if not isinstance(denoiser, keras.Model):
             raise ValueError(f"`denoiser` must be a keras.Model. Received: denoiser={denoiser!r}")
         schedule = NoiseSchedule() if schedule is None else schedule
@@ -332,7 +339,8 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             use_ema: sample with the EMA weights (default) or the raw weights.
             clip_x0: clip of ``x0_hat`` (``"default"`` = the model's ``clip_x0``).
             non_negative: set negative values to 0 in physical units (showers are energies
-                or photon counts; an inverse ``Log1p`` can give values down to -1).
+                or photon counts; an inverse ``Log1p`` can give values down to -1); with a
+                fitted total model, also scale each shower to a generated total.
             return_model_space: skip the inverse shower transform (and ``non_negative``).
             verbose: show a progress bar of the showers generated (stderr).
 
@@ -365,6 +373,7 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
             samples = np.asarray(samples, dtype="float32")
         if non_negative and not return_model_space:
             samples = np.maximum(samples, 0.0)
+            samples = self.scale_to_totals(samples, conditions, seed, batch_size)
         return samples
 
     # -- serialisation --------------------------------------------------------------------
@@ -384,6 +393,7 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
                 "shower_transform": serialize_transform(self.shower_transform),
                 "condition_transform": serialize_transform(self.condition_transform),
                 "seed": self.seed,
+                "total_model": self._total_model_config(),
             }
         )
         return config
@@ -395,6 +405,7 @@ class DDIM(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         config["shower_transform"] = get_transform(config.get("shower_transform"))
         config["condition_transform"] = get_transform(config.get("condition_transform"))
+        config["total_model"] = cls._deserialize_total_model(config.get("total_model"))
         return cls(**config)
 
 

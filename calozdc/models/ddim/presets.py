@@ -5,6 +5,7 @@ import keras
 from calozdc.models.ddim.conditional_unet import ConditionalUNet
 from calozdc.models.ddim.ddim import DDIM
 from calozdc.models.ddim.noise_schedule import NoiseSchedule
+from calozdc.models.total_energy import build_total_model
 
 
 def _image_shape(geometry):
@@ -39,6 +40,7 @@ def build_ddim(
     shower_transform=None,
     condition_transform=None,
     seed=None,
+    total_energy=True,
 ):
     """A compiled :class:`DDIM` with a :class:`ConditionalUNet` for a geometry.
 
@@ -57,6 +59,10 @@ def build_ddim(
             U-Net's dropout masks; the zero threshold applies only to a zero-preserving model
             space, e.g. a ``Standardize(center=False)`` chain).
         learning_rate: Adam learning rate.
+        total_energy: add a total model (:func:`calozdc.models.total_energy.build_total_model`;
+            after ``model.fit_totals`` on the training split, which ``calozdc train`` calls,
+            ``generate`` scales each shower to a generated total: the energy/shape
+            factorisation, ``benchmarks/RESULTS.md``).
 
     Returns:
         A compiled :class:`DDIM`.
@@ -82,6 +88,8 @@ def build_ddim(
         shower_transform=shower_transform,
         condition_transform=condition_transform,
         seed=seed,
+        total_model=build_total_model(condition_dim, seed=None if seed is None else seed + 300)
+        if total_energy else None,
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0))
     return model

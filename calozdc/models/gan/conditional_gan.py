@@ -9,6 +9,7 @@ from calozdc.backend.train_step import run_test_step, run_train_step
 from calozdc.models.gan import adversarial_losses as losses
 from calozdc.models.gan.optimizer_pair import OptimizerPair
 from calozdc.models.preprocessing import check_conditions, get_transform, serialize_transform
+from calozdc.models.total_energy import TotalEnergyMixin
 from calozdc.utils.progress import batch_ranges
 
 
@@ -37,7 +38,7 @@ def _check_terms(terms):
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
-class ConditionalGAN(keras.Model):
+class ConditionalGAN(TotalEnergyMixin, keras.Model):
     """Conditional GAN trained with ``compile`` + ``fit`` on TensorFlow, JAX and PyTorch.
 
     The generator maps noise and conditions to a shower, ``G(z, p)``; the discriminator gives
@@ -91,6 +92,10 @@ class ConditionalGAN(keras.Model):
             model space, or None; saved with the model and inverted by :meth:`generate`.
         condition_transform: fitted transform of the conditions, or None.
         seed: seed of the model's ``keras.random.SeedGenerator`` (noise during training).
+        total_model: None, or a model of the shower total
+            (:func:`calozdc.models.total_energy.build_total_model`, the builders' default):
+            once fitted with :meth:`fit_totals`, ``generate`` scales each shower to a total
+            drawn from it (the energy/shape factorisation, :mod:`calozdc.models.total_energy`).
         **kwargs: :class:`keras.Model` arguments (``name``...).
 
     Call arguments:
@@ -121,7 +126,7 @@ class ConditionalGAN(keras.Model):
     def __init__(self, generator, discriminator, latent_dim, real_label=1.0, fake_label=0.0,
                  generator_target=1.0, training_ratio=(1, 1), gradient_penalty_weight=0.0,
                  generator_loss_terms=None, shower_transform=None, condition_transform=None,
-                 seed=None, **kwargs):
+                 seed=None, total_model=None, **kwargs):
         super().__init__(**kwargs)
         for arg, net in (("generator", generator), ("discriminator", discriminator)):
             if not isinstance(net, keras.Model):
@@ -163,6 +168,7 @@ class ConditionalGAN(keras.Model):
         self.generator_loss_terms = _check_terms(generator_loss_terms)
         self.shower_transform = get_transform(shower_transform)
         self.condition_transform = get_transform(condition_transform)
+        self._set_total_model(total_model)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.step_counter = self.add_weight(
@@ -252,6 +258,7 @@ class ConditionalGAN(keras.Model):
             "shower_transform": serialize_transform(self.shower_transform),
             "condition_transform": serialize_transform(self.condition_transform),
             "seed": self.seed,
+            "total_model": self._total_model_config(),
         })
         return config
 
@@ -266,6 +273,8 @@ class ConditionalGAN(keras.Model):
             (keras.saving.deserialize_keras_object(t, custom_objects=custom_objects), w)
             for t, w in config.get("generator_loss_terms") or ()
         ]
+        config["total_model"] = cls._deserialize_total_model(config.get("total_model"),
+                                                             custom_objects)
         return cls(**config)
 
     # ----------------------------------------------------------------- saving
@@ -484,4 +493,5 @@ class ConditionalGAN(keras.Model):
         u = np.concatenate(outputs) if outputs else np.zeros(shape, "float32")
         if self.shower_transform is not None:
             u = self.shower_transform.inverse(u, conditions=cond)
-        return np.clip(np.asarray(u, dtype="float32"), 0.0, None)
+        u = np.clip(np.asarray(u, dtype="float32"), 0.0, None)
+        return self.scale_to_totals(u, cond, seed, batch_size)

@@ -3,6 +3,7 @@
 import keras
 
 from calozdc.layers.vector_quantizer import VectorQuantizerEMA
+from calozdc.models.total_energy import build_total_model
 from calozdc.models.vqvae.backbones import GEOMETRY_DEFAULTS, default_backbones
 from calozdc.models.vqvae.prior import CodePrior
 from calozdc.models.vqvae.vq_generator import VQGenerator
@@ -14,13 +15,17 @@ def build_vq_generator(geometry, condition_dim, *, num_codes=None, code_dim=None
                        restart_after=32, reconstruction_loss="mse", learning_rate=1e-3,
                        prior_learning_rate=3e-4, prior_embed_dim=64, prior_layers=2,
                        prior_heads=4, temperature=1.0, top_k=None, shower_transform=None,
-                       condition_transform=None, seed=None):
+                       condition_transform=None, seed=None, total_energy=True):
     """A compiled :class:`VQGenerator` for a geometry (``Geometry``, name or ``(H, W, C)``).
 
     zn44: 11×11 code grid, 256 codes of size 16; ecal20: 5×5 grid, 128 codes (see
     :data:`~calozdc.models.vqvae.backbones.GEOMETRY_DEFAULTS`). The quantiser uses
     ℓ2-normalised codes and restarts codes unused for ``restart_after`` steps (no collapse).
     ``fit`` trains the VQ-VAE, then the prior (``prior_epochs``, default = ``epochs``).
+    ``total_energy=True`` (default) adds a total model
+    (:func:`calozdc.models.total_energy.build_total_model`): after ``model.fit_totals`` on
+    the training split (``calozdc train`` calls it), ``generate`` scales each shower to a
+    generated total (the energy/shape factorisation, ``benchmarks/RESULTS.md``).
     """
     name = getattr(geometry, "name", geometry if isinstance(geometry, str) else None)
     defaults = GEOMETRY_DEFAULTS.get(name, GEOMETRY_DEFAULTS["ecal20"])
@@ -36,7 +41,10 @@ def build_vq_generator(geometry, condition_dim, *, num_codes=None, code_dim=None
     length = int(encoder.output_shape[1]) * int(encoder.output_shape[2])
     prior = CodePrior(num_codes, length, condition_dim, embed_dim=prior_embed_dim,
                       num_heads=prior_heads, num_layers=prior_layers, seed=seed, name="prior")
-    model = VQGenerator(vqvae, prior, temperature=temperature, top_k=top_k, name="vq_generator")
+    total_model = build_total_model(condition_dim, seed=None if seed is None else seed + 300) \
+        if total_energy else None
+    model = VQGenerator(vqvae, prior, temperature=temperature, top_k=top_k,
+                        total_model=total_model, name="vq_generator")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   prior_optimizer=keras.optimizers.Adam(prior_learning_rate))
     return model

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from calozdc.models.total_energy import TotalEnergyMixin
 from calozdc.models.vqvae.prior import CodePrior
 from calozdc.models.vqvae.vqvae import VQVAE, unpack_pair
 
@@ -50,7 +51,7 @@ class _Forward(keras.callbacks.Callback):
 
 
 @keras.saving.register_keras_serializable(package="calozdc")
-class VQGenerator(keras.Model):
+class VQGenerator(TotalEnergyMixin, keras.Model):
     """Shower generator from a :class:`VQVAE` and a :class:`CodePrior` (one wrapper, two phases).
 
     Design: **two models inside one wrapper**. The VQ-VAE and the prior are ordinary Keras
@@ -73,6 +74,10 @@ class VQGenerator(keras.Model):
             (``embed_dim=64``, 2 layers, 4 heads).
         temperature: default sampling temperature (>= 0; 0 = argmax).
         top_k: default top-k (None = all codes).
+        total_model: None, or a model of the shower total
+            (:func:`calozdc.models.total_energy.build_total_model`, the builder's default):
+            once fitted with :meth:`fit_totals`, ``generate`` scales each shower to a total
+            drawn from it (the energy/shape factorisation).
         **kwargs: :class:`keras.Model` arguments.
 
     Example:
@@ -94,8 +99,10 @@ class VQGenerator(keras.Model):
         Esser, Rombach & Ommer 2021, arXiv:2012.09841.
     """
 
-    def __init__(self, vqvae, prior=None, temperature=1.0, top_k=None, **kwargs):
+    def __init__(self, vqvae, prior=None, temperature=1.0, top_k=None, total_model=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self._set_total_model(total_model)
         if not isinstance(vqvae, VQVAE):
             raise ValueError(f"`vqvae` must be a VQVAE. Received: vqvae={vqvae!r}")
         h_w = vqvae.latent_shape[:-1]
@@ -259,6 +266,7 @@ class VQGenerator(keras.Model):
         grids = codes.reshape((len(codes),) + tuple(self.vqvae.latent_shape[:-1]))
         u = self.vqvae.decode_model_space(grids, model_conditions, batch_size)
         showers = self.vqvae.postprocess(u, conditions)
+        showers = self.scale_to_totals(showers, conditions, seed, batch_size)
         return (showers, grids) if return_codes else showers
 
     # -- serialisation ----------------------------------------------------------------------
@@ -269,6 +277,7 @@ class VQGenerator(keras.Model):
             "prior": keras.saving.serialize_keras_object(self.prior),
             "temperature": self.temperature,
             "top_k": self.top_k,
+            "total_model": self._total_model_config(),
         })
         return config
 
@@ -277,4 +286,5 @@ class VQGenerator(keras.Model):
         config = dict(config)
         config["vqvae"] = keras.saving.deserialize_keras_object(config["vqvae"])
         config["prior"] = keras.saving.deserialize_keras_object(config["prior"])
+        config["total_model"] = cls._deserialize_total_model(config.get("total_model"))
         return cls(**config)
