@@ -1,8 +1,11 @@
-"""Hold the built-in zn44 simulator against real Geant4 electron showers, side by side.
+"""Hold the built-in zn44 simulator against real Geant4 electron or photon showers, side by side.
 
 Usage:
-    python benchmarks/simulator_vs_geant4.py [--reference ../shared/data/geant4_zn_eminus_10-200GeV.h5]
+    python benchmarks/simulator_vs_geant4.py [--particle eminus|gamma]
+        [--reference ../shared/data/geant4_zn_eminus_10-200GeV.h5]
         [--out benchmarks/out/simulator_vs_geant4] [--summary calozdc/data/reference/geant4_zn_eminus_summary.json]
+
+``--particle gamma`` reads ``geant4_zn_gamma_10-200GeV.h5`` and writes ``comparison_gamma.{json,png}``.
 
 Simulates the same energies, impact points and angles as the reference (``response="energy"``:
 fibre energy in MeV, like the Geant4 file), then compares per energy bin: sampling fraction
@@ -12,6 +15,12 @@ containment within 2/5/10.5/20 mm, fibre occupancy. Writes ``comparison.json`` (
 Geant4, ratio per quantity and bin) and ``comparison.png``; with ``--summary`` it also writes
 the small Geant4-only summary that the test suite checks the simulator against (the
 reference file itself is not shipped).
+
+Generalisation: the file is also split into half ``a`` (showers 0, 2, 4, ...) and half ``b``
+(1, 3, 5, ...); the photon calibration is fitted on half ``a`` only
+(``calibrate_simulator.py --particle gamma --half a``), so half ``b`` is held out. The key
+quantities, the linearity and the shape-feature FPD are reported against each half (FPD floor:
+half ``a`` vs half ``b``), and the photon summary keeps both halves' summaries.
 
 If the reference file is absent the script says so and exits with code 1.
 """
@@ -29,6 +38,15 @@ import numpy as np
 from calozdc.data import atomic_path, get_geometry, load, simulate
 from calozdc.data.reference_comparison import RADII_MM, binned_summary, shower_quantities
 
+#: ``--particle`` choices: simulator particle name, Geant4 file, output suffix, label.
+PARTICLES = {
+    "eminus": ("e-", "geant4_zn_eminus_10-200GeV.h5", "", "e-"),
+    "gamma": ("gamma", "geant4_zn_gamma_10-200GeV.h5", "_gamma", "photons"),
+}
+#: Quantities of the per-half generalisation table (the issue-22 targets).
+HALF_KEYS = ("r50_mm", "r90_mm", "mean_depth_x0", "mean_depth_rms_x0", "sampling_fraction_rel_rms",
+             "sampling_fraction_rel_rms_stratified")
+
 
 def reference_quantities(path):
     ref = load(path)
@@ -40,11 +58,11 @@ def reference_quantities(path):
     return ref, geo, energy, impact, shower_quantities(ref.showers, energy, impact, ref.layers, geo)
 
 
-def simulated_quantities(n, geo, seed):
-    """Simulate ``n`` showers in the reference's setup (e-, 10-200 GeV log-uniform, +-5 mm,
-    +-2 mrad, fibre energy in MeV) and their quantities."""
+def simulated_quantities(n, geo, seed, particle="e-"):
+    """Simulate ``n`` showers in the reference's setup (``particle``, 10-200 GeV log-uniform,
+    +-5 mm, +-2 mrad, fibre energy in MeV) and their quantities."""
     start = time.process_time()
-    sim = simulate(geo, n, seed=seed, particles="e-", energy_range=(10, 200),
+    sim = simulate(geo, n, seed=seed, particles=particle, energy_range=(10, 200),
                    impact_halfwidth_mm=5.0, angle_halfwidth_mrad=2.0, response="energy")
     sim.metadata["cpu_s_per_shower"] = (time.process_time() - start) / n
     e_sim = sim.conditions[:, 0]
@@ -56,25 +74,46 @@ SHAPE_FEATURES = ("centroid_depth", "width_x", "width_y", "width_depth",
                   "sparsity", "max_cell_fraction")
 
 
+def _shape_features(ds):
+    from calozdc.metrics import high_level_features
+
+    names, cols = high_level_features(ds, geometry=get_geometry("zn44"), include_channels=False)
+    names = list(names)
+    return np.stack([cols[:, names.index(f)] for f in SHAPE_FEATURES], axis=1)
+
+
+def shape_distances_by_half(ref, sim, half_a, half_b):
+    """FPD/KPD of shape features, calozdc vs each fixed half of the reference, and the floor
+    (half ``a`` vs half ``b``); calozdc's sample is cut to the halves' size."""
+    from calozdc.metrics import fpd, kpd
+
+    f_ref, f_sim = _shape_features(ref), _shape_features(sim)
+    a, b = f_ref[half_a], f_ref[half_b]
+    m = min(len(a), len(b))
+    a, b, f_sim = a[:m], b[:m], f_sim[:m]
+    out = {"n_per_sample": int(m)}
+    for name, (x, y) in {"calozdc_vs_half_a": (a, f_sim), "calozdc_vs_half_b": (b, f_sim),
+                         "geant4_floor_a_vs_b": (a, b)}.items():
+        fv, fe = fpd(x, y, min_samples=m // 2, max_samples=m)
+        kv, ke = kpd(x, y, batch_size=m // 2)
+        out[name] = {"fpd": float(fv), "fpd_error": float(fe), "kpd": float(kv), "kpd_error": float(ke)}
+    return out
+
+
 def shape_distances(ref, sim, seed):
     """FPD/KPD of shape features, calozdc vs Geant4, beside the Geant4-vs-Geant4 floor.
 
     The floor compares the two halves of the reference; calozdc is compared with one half at
     the same sample size, so both numbers have the same finite-sample bias.
     """
-    from calozdc.metrics import fpd, high_level_features, kpd
+    from calozdc.metrics import fpd, kpd
 
-    def feats(ds):
-        names, cols = high_level_features(ds, geometry=get_geometry("zn44"), include_channels=False)
-        names = list(names)
-        return np.stack([cols[:, names.index(f)] for f in SHAPE_FEATURES], axis=1)
-
-    f_ref, f_sim = feats(ref), feats(sim)
+    f_ref, f_sim = _shape_features(ref), _shape_features(sim)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(f_ref))
     half_a, half_b = f_ref[idx[: len(idx) // 2]], f_ref[idx[len(idx) // 2:]]
-    f_sim = f_sim[: len(half_b)]
     m = len(half_b)
+    f_sim = f_sim[:m]
     kw_f = {"min_samples": m // 2, "max_samples": m}
     kw_k = {"batch_size": m // 2}
     out = {}
@@ -106,7 +145,7 @@ def _example_index(energy, impact, target_gev, geometry):
     return int(np.argmin(cost))
 
 
-def plot(path, ref_sum, sim_sum, examples):
+def plot(path, ref_sum, sim_sum, examples, particle_label="e-"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,7 +177,7 @@ def plot(path, ref_sum, sim_sum, examples):
     ax.set_xlabel("radius about impact [mm]")
     ax.set_ylabel("containment")
     ax.legend()
-    fig.suptitle("zn44 built-in simulator vs Geant4 (e-, 10-200 GeV, +-5 mm, +-2 mrad)")
+    fig.suptitle(f"zn44 built-in simulator vs Geant4 ({particle_label}, 10-200 GeV, +-5 mm, +-2 mrad)")
     fig.tight_layout()
     with atomic_path(path, overwrite=True) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
@@ -155,54 +194,86 @@ def _cost(reference, calozdc_cpu_s):
     return {"calozdc": calozdc_cpu_s, "geant4": g4, "speedup": g4 / calozdc_cpu_s}
 
 
-def main(argv=None):
-    here = os.path.dirname(os.path.abspath(__file__))
-    default_ref = os.path.join(here, "..", "..", "shared", "data", "geant4_zn_eminus_10-200GeV.h5")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", default=default_ref)
-    parser.add_argument("--out", default=os.path.join(here, "out", "simulator_vs_geant4"))
-    parser.add_argument("--summary", default=None,
-                        help="also write the Geant4-only summary used by the tests")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    if not os.path.exists(args.reference):
-        print(f"Geant4 reference file not found: {args.reference} (it lives in ../shared/data; "
-              "this benchmark needs it)", file=sys.stderr)
-        return 1
-    ref, geo, energy, impact, q_ref = reference_quantities(args.reference)
-    sim, e_sim, impact_sim, q_sim = simulated_quantities(len(energy), geo, args.seed)
-    ref_sum, sim_sum = binned_summary(q_ref, energy), binned_summary(q_sim, e_sim)
-    comparison = {"command": "python benchmarks/simulator_vs_geant4.py",
-                  "date": str(datetime.date.today()), "machine": platform.platform(),
-                  "n_reference": len(energy), "bins": []}
+def _comparison_rows(ref_sum, sim_sum):
+    rows = []
     for rb, sb in zip(ref_sum["bins"], sim_sum["bins"]):
         row = {"energy_bin_GeV": rb["energy_bin_GeV"]}
         for key, value in rb.items():
             if key in ("energy_bin_GeV", "n"):
                 continue
             row[key] = {"calozdc": sb[key], "geant4": value, "ratio": sb[key] / value}
-        comparison["bins"].append(row)
+        rows.append(row)
+    return rows
+
+
+def _linearity(ref_sum, sim_sum):
+    """Stratified mean signal / E per bin over its bin average, calozdc / Geant4."""
+    sims = np.array([b["sampling_fraction_stratified"] for b in sim_sum["bins"]])
+    g4s = np.array([b["sampling_fraction_stratified"] for b in ref_sum["bins"]])
+    return [float(v) for v in (sims / sims.mean()) / (g4s / g4s.mean())]
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--particle", choices=sorted(PARTICLES), default="eminus")
+    parser.add_argument("--reference", default=None, help="default: ../shared/data/<the particle's file>")
+    parser.add_argument("--out", default=os.path.join(here, "out", "simulator_vs_geant4"))
+    parser.add_argument("--summary", default=None,
+                        help="also write the Geant4-only summary used by the tests")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--n-sim", type=int, default=None,
+                        help="simulated showers (default: as many as the reference; the FPD uses that many)")
+    args = parser.parse_args(argv)
+    particle, ref_file, suffix, label = PARTICLES[args.particle]
+    reference = args.reference or os.path.join(here, "..", "..", "shared", "data", ref_file)
+    if not os.path.exists(reference):
+        print(f"Geant4 reference file not found: {reference} (it lives in ../shared/data; "
+              "this benchmark needs it)", file=sys.stderr)
+        return 1
+    ref, geo, energy, impact, q_ref = reference_quantities(reference)
+    sim, e_sim, impact_sim, q_sim = simulated_quantities(args.n_sim or len(energy), geo, args.seed, particle)
+    ref_sum, sim_sum = binned_summary(q_ref, energy), binned_summary(q_sim, e_sim)
+    command = "python benchmarks/simulator_vs_geant4.py"
+    if args.particle != "eminus":
+        command += f" --particle {args.particle}"
+    if args.n_sim:
+        command += f" --n-sim {args.n_sim}"
+    comparison = {"command": command, "particle": particle, "n_simulated": len(e_sim),
+                  "date": str(datetime.date.today()), "machine": platform.platform(),
+                  "n_reference": len(energy), "bins": _comparison_rows(ref_sum, sim_sum)}
     for key in ("sampling_fraction_on_fibre", "sampling_fraction_far"):
         comparison[key] = {"calozdc": sim_sum[key], "geant4": ref_sum[key],
                            "ratio": sim_sum[key] / ref_sum[key]}
-    # linearity: stratified mean signal / E per bin over its bin average, calozdc / Geant4
-    sims = np.array([row["sampling_fraction_stratified"]["calozdc"] for row in comparison["bins"]])
-    g4s = np.array([row["sampling_fraction_stratified"]["geant4"] for row in comparison["bins"]])
-    comparison["linearity_stratified"] = [float(v) for v in (sims / sims.mean()) / (g4s / g4s.mean())]
+    comparison["linearity_stratified"] = _linearity(ref_sum, sim_sum)
     comparison["shape_fpd_kpd"] = shape_distances(ref, sim, args.seed)
-    comparison["cpu_s_per_shower"] = _cost(args.reference, sim.metadata["cpu_s_per_shower"])
+    # generalisation: the same comparison against each fixed half of the reference
+    index = np.arange(len(energy))
+    halves = {"a": index % 2 == 0, "b": index % 2 == 1}
+    half_sums = {h: binned_summary({k: v[m] for k, v in q_ref.items()}, energy[m]) for h, m in halves.items()}
+    comparison["halves"] = {
+        "split": "a: showers 0, 2, 4, ... of the reference file; b: showers 1, 3, 5, ...",
+        **{h: {"n_reference": int(halves[h].sum()), "bins": _comparison_rows(half_sums[h], sim_sum),
+               "linearity_stratified": _linearity(half_sums[h], sim_sum)} for h in halves},
+        "shape_fpd_kpd": shape_distances_by_half(ref, sim, halves["a"], halves["b"]),
+    }
+    comparison["cpu_s_per_shower"] = _cost(reference, sim.metadata["cpu_s_per_shower"])
     os.makedirs(args.out, exist_ok=True)
-    with atomic_path(os.path.join(args.out, "comparison.json"), overwrite=True) as tmp:
+    with atomic_path(os.path.join(args.out, f"comparison{suffix}.json"), overwrite=True) as tmp:
         with open(tmp, "w") as f:
             json.dump(comparison, f, indent=1)
     examples = []  # one shower each at ~50 GeV, impact far from a fibre
     for name, ds, e, imp in (("Geant4", ref, energy, impact), ("calozdc", sim, e_sim, impact_sim)):
         i = _example_index(e, imp, 50.0, geo)
         examples.append((f"{name}, {e[i]:.0f} GeV", ds.showers[i, ..., 0]))
-    plot(os.path.join(args.out, "comparison.png"), ref_sum, sim_sum, examples)
+    plot(os.path.join(args.out, f"comparison{suffix}.png"), ref_sum, sim_sum, examples, label)
     if args.summary:
-        ref_sum["source"] = ("derived by benchmarks/simulator_vs_geant4.py from "
-                             "geant4_zn_eminus_10-200GeV.h5 (1,550 Geant4 11.4.1 e- showers)")
+        option = "" if args.particle == "eminus" else f" --particle {args.particle}"
+        ref_sum["source"] = (f"derived by benchmarks/simulator_vs_geant4.py{option} from {ref_file} "
+                             f"({len(energy):,} Geant4 11.4.1 {particle.replace('gamma', 'photon')} showers)")
+        if args.particle != "eminus":
+            ref_sum["particle"] = particle
+            ref_sum["halves"] = {"split": comparison["halves"]["split"], **half_sums}
         with atomic_path(args.summary, overwrite=True) as tmp:
             with open(tmp, "w") as f:
                 json.dump(ref_sum, f, indent=1)
@@ -240,6 +311,26 @@ def main(argv=None):
     print("|---|---|---|")
     for feature, r in d["per_feature"].items():
         print(f"| {feature} | {r['calozdc_vs_geant4']:.2g} | {r['geant4_floor']:.2g} |")
+    print()
+    print("Generalisation: calozdc / Geant4 per fixed half of the reference (a: even showers, b: odd):")
+    print()
+    print("| quantity | half | " + " | ".join(f"{lo:g}-{hi:g}" for lo, hi in
+                                            (r["energy_bin_GeV"] for r in comparison["bins"])) + " |")
+    print("|---|---|" + "---|" * len(comparison["bins"]))
+    for key in HALF_KEYS:
+        for h in halves:
+            print(f"| {key} | {h} | " + " | ".join(f"{r[key]['ratio']:.3f}" for r in comparison["halves"][h]["bins"])
+                  + " |")
+    for h in halves:
+        print(f"| linearity | {h} | " + " | ".join(f"{v:.3f}" for v in comparison["halves"][h]["linearity_stratified"])
+              + " |")
+    d = comparison["halves"]["shape_fpd_kpd"]
+    print()
+    print(f"| comparison ({d['n_per_sample']} showers per sample) | FPD | KPD |")
+    print("|---|---|---|")
+    for name in ("calozdc_vs_half_a", "calozdc_vs_half_b", "geant4_floor_a_vs_b"):
+        r = d[name]
+        print(f"| {name} | {r['fpd']:.4g} ± {r['fpd_error']:.2g} | {r['kpd']:.4g} ± {r['kpd_error']:.2g} |")
     return 0
 
 

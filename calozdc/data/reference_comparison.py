@@ -1,9 +1,9 @@
 """Shower quantities compared between the built-in zn44 simulator and Geant4.
 
-``benchmarks/simulator_vs_geant4.py`` computes them on the Geant4 reference file
-(``geant4_zn_eminus_10-200GeV.h5``, not shipped) and writes the Geant4 side as
-``calozdc/data/reference/geant4_zn_eminus_summary.json``, which the tests hold the simulator
-against; :func:`load_geant4_summary` reads it.
+``benchmarks/simulator_vs_geant4.py`` computes them on the Geant4 reference files
+(``geant4_zn_eminus_10-200GeV.h5`` and ``geant4_zn_gamma_10-200GeV.h5``, not shipped) and writes
+the Geant4 side as ``calozdc/data/reference/geant4_zn_{eminus,gamma}_summary.json``, which the
+tests hold the simulator against; :func:`load_geant4_summary` reads them.
 """
 
 import json
@@ -58,6 +58,25 @@ def shower_quantities(showers, energy_gev, impact_xy_mm, layers, geometry):
     return out
 
 
+def _strata_moments(x, mask, stratum, n_strata):
+    """Per stratum of ``x[mask]``: mean, mean square and the squared standard error of the mean
+    (a stratum without showers takes the moments of the nearest one that has some; one shower
+    has no error)."""
+    means, second, variances = np.zeros(n_strata), np.zeros(n_strata), np.zeros(n_strata)
+    for k in range(n_strata):
+        v = x[mask & (stratum == k)]
+        if len(v):
+            means[k], second[k] = v.mean(), (v**2).mean()
+            variances[k] = v.var(ddof=1) / len(v) if len(v) > 1 else 0.0
+        else:
+            means[k], second[k] = np.nan, np.nan
+    full = np.flatnonzero(~np.isnan(means))
+    for k in np.flatnonzero(np.isnan(means)) if len(full) else ():
+        nearest = full[np.argmin(np.abs(full - k))]
+        means[k], second[k] = means[nearest], second[nearest]
+    return means, second, variances
+
+
 def binned_summary(q, energy_gev):
     """Mean (and RMS for the fluctuating quantities) of each quantity per energy bin.
 
@@ -66,7 +85,8 @@ def binned_summary(q, energy_gev):
     impacts uniform over a fibre cell): the ~5 % of impacts on a fibre axis carry 2-3x the
     signal, so the plain per-bin mean fluctuates by 1.6-2.6 % with a few hundred showers, the
     stratified one by 0.6-1 %; ``sampling_fraction_rel_rms_stratified`` is the event-to-event
-    RMS / mean from the same strata. ``*_err`` are standard errors of the means.
+    RMS / mean from the same strata (post-stratification: Cochran, "Sampling Techniques",
+    3rd ed., 1977, sec. 5A.9). ``*_err`` are standard errors of the means.
     """
     rows = []
     far = q["fibre_distance_mm"] > 0.4
@@ -90,10 +110,7 @@ def binned_summary(q, energy_gev):
                "depth_width_x0": float(q["depth_width_x0"][m].mean()),
                "max_cell_fraction": float(q["max_cell_fraction"][m].mean()),
                "occupancy": float(q["occupancy"][m].mean())}
-        means = np.array([sf[m & (stratum == k)].mean() for k in range(len(weights))])
-        variances = np.array([sf[m & (stratum == k)].var(ddof=1) / (m & (stratum == k)).sum()
-                              for k in range(len(weights))])
-        second = np.array([(sf[m & (stratum == k)] ** 2).mean() for k in range(len(weights))])
+        means, second, variances = _strata_moments(sf, m, stratum, len(weights))
         row["sampling_fraction_stratified"] = float(weights @ means)
         row["sampling_fraction_rel_rms_stratified"] = float(
             np.sqrt(max(weights @ second - (weights @ means) ** 2, 0.0)) / (weights @ means))
@@ -108,8 +125,21 @@ def binned_summary(q, energy_gev):
             "sampling_fraction_far": float(q["sampling_fraction"][far].mean())}
 
 
-def load_geant4_summary():
-    """The committed per-energy-bin summary of the Geant4 electron reference (a dict)."""
-    path = os.path.join(os.path.dirname(__file__), "reference", "geant4_zn_eminus_summary.json")
+#: Committed Geant4 summary file of each reference particle.
+SUMMARY_FILES = {"e-": "geant4_zn_eminus_summary.json", "gamma": "geant4_zn_gamma_summary.json"}
+
+
+def load_geant4_summary(particle="e-"):
+    """The committed per-energy-bin summary of the Geant4 ``particle`` reference (a dict).
+
+    Args:
+        particle: ``"e-"`` (1,550 electron showers) or ``"gamma"`` (1,500 photon showers; its
+            summary also holds ``halves``: the same summary of the even- and odd-numbered
+            showers, ``"a"`` the half the photon calibration was fitted on).
+    """
+    if particle not in SUMMARY_FILES:
+        raise ValueError(f"No Geant4 summary for this particle. Expected one of {sorted(SUMMARY_FILES)}. "
+                         f"Received: particle={particle!r}")
+    path = os.path.join(os.path.dirname(__file__), "reference", SUMMARY_FILES[particle])
     with open(path) as f:
         return json.load(f)

@@ -6,7 +6,9 @@ ids. The physics is in :mod:`calozdc.data.shower_model` (GFlash EM showers, hadr
 on the lambda_int scale); this module draws the particles and their kinematics, applies the
 detector effects (sampling fluctuations as discrete energy spots, the impact-point effect of a
 fibre calorimeter at zero angle, photon statistics, noise and threshold) and runs it in
-chunks.
+chunks. On zn44, photons have their own calibrated constants (``geometry_model("zn44")["gamma"]``)
+and start at their first pair conversion, traced through the fibre cores
+(:func:`_photon_conversion_depth`).
 
 Reproducibility: chunk ``i`` (of ``CHUNK_SIZE`` showers) draws from
 ``SeedSequence(seed).spawn(...)[i]``, so the same seed gives the same showers whatever the
@@ -30,6 +32,10 @@ from calozdc.utils.progress import progress
 #: Depth nodes of the early showering of fibre-channelled particles (see ``_em_shower``).
 _LEAK_NODES = 4
 
+#: Radiation length of fused silica (PDG "Atomic and nuclear properties": 27.05 g/cm^2 at
+#: 2.20 g/cm^3), mm: a photon inside a fibre core is nearly transparent.
+QUARTZ_X0_MM = 123.0
+
 #: Showers per independently seeded chunk (part of the reproducibility contract).
 CHUNK_SIZE = 1024
 
@@ -42,6 +48,11 @@ ZN_DISTANCE_MM = 112_500.0
 #: provenance (reference file and sha256, date, command, targets and achieved values).
 ZN44_CALIBRATION_FILE = os.path.join(os.path.dirname(__file__), "reference", "zn44_calibration.json")
 
+#: Path of the zn44 photon calibration: the same constants fitted to Geant4 photon showers
+#: (``benchmarks/calibrate_simulator.py --particle gamma``), used for every photon primary.
+ZN44_PHOTON_CALIBRATION_FILE = os.path.join(os.path.dirname(__file__), "reference",
+                                            "zn44_calibration_gamma.json")
+
 #: Keys of the calibrated zn44 EM model (``"em"``: the GFlash constants of
 #: :data:`calozdc.data.shower_model.DEFAULT_EM_PARAMS`).
 CALIBRATED_KEYS = (
@@ -51,6 +62,11 @@ CALIBRATED_KEYS = (
     "channel_depth_x0",
     "fibre_radius_mm", "fibre_start_mean_x0", "fibre_start_shape", "fibre_leak_per_x0",
 )
+
+#: Keys of the zn44 photon model: :data:`CALIBRATED_KEYS` and the photon's mean free path to
+#: its first pair conversion, in X0 (9/7 X0 at high energy: PDG Review "Passage of particles
+#: through matter", eq. 34.31).
+PHOTON_CALIBRATED_KEYS = CALIBRATED_KEYS + ("conversion_mean_free_path_x0",)
 
 #: Detector-response constants per geometry (merged with the calibration by
 #: :func:`geometry_model`). Provenance: ``zn44`` from the Geant4 reference, in
@@ -93,6 +109,16 @@ GEOMETRY_MODELS = {
 }
 
 
+def _load_calibration(path, keys):
+    with open(path) as f:
+        calibration = json.load(f)
+    constants = calibration.get("constants", {})
+    missing = [k for k in keys if k not in constants]
+    if missing:
+        raise ValueError(f"zn44 calibration {path!r} lacks constants {missing}. Received: keys={sorted(constants)}")
+    return calibration
+
+
 def load_zn44_calibration(path=None):
     """Read the zn44 calibration file (default :data:`ZN44_CALIBRATION_FILE`).
 
@@ -100,23 +126,34 @@ def load_zn44_calibration(path=None):
         dict with ``constants`` (the :data:`CALIBRATED_KEYS`), ``provenance`` and the fit's
         ``targets``.
     """
-    path = ZN44_CALIBRATION_FILE if path is None else path
-    with open(path) as f:
-        calibration = json.load(f)
-    constants = calibration.get("constants", {})
-    missing = [k for k in CALIBRATED_KEYS if k not in constants]
-    if missing:
-        raise ValueError(f"zn44 calibration {path!r} lacks constants {missing}. Received: keys={sorted(constants)}")
-    return calibration
+    return _load_calibration(ZN44_CALIBRATION_FILE if path is None else path, CALIBRATED_KEYS)
+
+
+def load_zn44_photon_calibration(path=None):
+    """Read the zn44 photon calibration (default :data:`ZN44_PHOTON_CALIBRATION_FILE`).
+
+    Returns:
+        dict with ``constants`` (the :data:`PHOTON_CALIBRATED_KEYS`), ``provenance`` and the
+        fit's ``targets``.
+    """
+    return _load_calibration(ZN44_PHOTON_CALIBRATION_FILE if path is None else path,
+                             PHOTON_CALIBRATED_KEYS)
 
 
 def geometry_model(name):
-    """The detector-response constants of geometry ``name`` (zn44: with its calibration)."""
+    """The detector-response constants of geometry ``name``.
+
+    zn44: with its calibration; ``model["gamma"]`` is the complete model of photon primaries
+    (the photon calibration over the same defaults). Other particles use ``model`` itself.
+    """
     model = dict(GEOMETRY_MODELS[name])
     if name == "zn44":
         constants = load_zn44_calibration()["constants"]
         model.update({k: constants[k] for k in CALIBRATED_KEYS})
         model["em"] = {**sm.DEFAULT_EM_PARAMS, **constants["em"]}
+        photon = load_zn44_photon_calibration()["constants"]
+        model["gamma"] = {**model, **{k: photon[k] for k in PHOTON_CALIBRATED_KEYS},
+                          "em": {**sm.DEFAULT_EM_PARAMS, **photon["em"]}}
     return model
 
 
@@ -248,7 +285,7 @@ def _sample_kinematics(rng, cfg, n):
     }
 
 
-def _em_shower(rng, cfg, e_gev, t_shift, start_x0, leak=None):
+def _em_shower(rng, cfg, model, e_gev, t_shift, start_x0, leak=None):
     """Components and layer fractions of EM showers (or EM parts) starting at ``start_x0``.
 
     ``leak`` (N,): fraction of the energy that leaves a fibre-channelled particle before it
@@ -256,7 +293,7 @@ def _em_shower(rng, cfg, e_gev, t_shift, start_x0, leak=None):
     (longitudinal profile only; the transverse image is that of the whole shower).
     """
     geo, mat = cfg.geometry, cfg.geometry.material
-    params = cfg.model["em"]
+    params = model["em"]
     alpha, beta, T = sm.gflash_em_parameters(rng, e_gev, mat.Ec_MeV, mat.Z_eff, t_shift, params)
     tau_edges = sm._TAU_EDGES[None, :] * T[:, None]
     depth_w = sm.gamma_bin_fractions(alpha, beta, tau_edges)
@@ -274,7 +311,7 @@ def _em_shower(rng, cfg, e_gev, t_shift, start_x0, leak=None):
     return w, sig, depth_mm, layers
 
 
-def _hadron_shower(rng, cfg, e_gev, baryon):
+def _hadron_shower(rng, cfg, model, e_gev, baryon):
     """Components and layer fractions of hadron showers; weights include h/e (visible)."""
     geo, mat = cfg.geometry, cfg.geometry.material
     n = len(e_gev)
@@ -287,7 +324,7 @@ def _hadron_shower(rng, cfg, e_gev, baryon):
     kappa = 8.0
     f_em = rng.beta(mean_fem * kappa, (1 - mean_fem) * kappa)
     w_em, s_em, d_em, l_em = _em_shower(
-        rng, cfg, np.maximum(f_em * e_gev, 0.05), np.full(n, -0.5), z0_mm / mat.X0_mm
+        rng, cfg, model, np.maximum(f_em * e_gev, 0.05), np.full(n, -0.5), z0_mm / mat.X0_mm
     )
     # non-EM part: Gamma profile in lambda units, t_max = 0.2 ln E + 0.7 (Wigmans ch. 2)
     b_h = 2.0
@@ -311,6 +348,50 @@ def _hadron_shower(rng, cfg, e_gev, baryon):
     return weights, sigmas, depth, layers
 
 
+def _photon_conversion_depth(rng, geometry, model, kin, mfp_x0):
+    """Depth of the first pair conversion of photons, traced through the nearest fibre core.
+
+    The conversion happens after ``Exp(mfp_x0)`` radiation lengths of material; a straight track
+    (angles ``tx``, ``ty``) crosses the core of the nearest fibre (radius ``fibre_radius_mm``)
+    over ``[z1, z2]``, where fused silica counts ``X0_mixture / X0_quartz`` per unit length. A
+    photon entering along a fibre thus converts only where its +-mrad track leaves the core, a
+    depth ~ 1/angle with a long tail; one that enters the core a few mm deep is delayed too.
+    Quartz: X0 = 123 mm (PDG); photon mean free path 9/7 X0 (PDG eq. 34.31).
+
+    Returns:
+        ``(start_x0, core_x0, in_quartz)``: conversion depth and the path inside the core before
+        it (X0), and whether the photon converts inside the core.
+    """
+    x0_mm = geometry.material.X0_mm
+    kappa = x0_mm / QUARTZ_X0_MM
+    n = len(kin["x0"])
+    length = rng.exponential(mfp_x0, n) * x0_mm  # material to go through, mm of mixture
+    z1 = np.full(n, np.inf)
+    z2 = np.full(n, np.inf)
+    r = model["fibre_radius_mm"]
+    if r > 0:
+        dx, dy, _, _ = _nearest_fibre_offset(kin["x0"], kin["y0"], geometry)
+        tx, ty = kin["tx"], kin["ty"]
+        # |(dx, dy) + (tx, ty) z| = r: a z^2 + b z + c = 0
+        a, b, c = tx**2 + ty**2, 2.0 * (dx * tx + dy * ty), dx**2 + dy**2 - r**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = np.sqrt(np.maximum(b**2 - 4.0 * a * c, 0.0))
+            lo, hi = (-b - root) / (2.0 * a), (-b + root) / (2.0 * a)
+        crosses = (b**2 - 4.0 * a * c > 0) & (a > 0) & (hi > 0)
+        along = (a == 0) & (c < 0)  # parallel to the fibre, inside it
+        z1 = np.where(crosses, np.maximum(lo, 0.0), np.where(along, 0.0, np.inf))
+        z2 = np.where(crosses, hi, np.where(along, np.inf, np.inf))
+    core = np.isfinite(z1)
+    with np.errstate(invalid="ignore"):
+        # material before the core = the path before it; the core crossing adds kappa per mm
+        in_quartz = core & (length > z1) & (length <= z1 + kappa * (z2 - z1))
+        z = np.where(length <= z1, length,
+                     np.where(in_quartz, z1 + (length - z1) / kappa, length + (1.0 - kappa) * (z2 - z1)))
+        z = np.where(core, z, length)
+        core_path = np.where(core, np.clip(np.minimum(z, z2) - z1, 0.0, None), 0.0)
+    return z / x0_mm, core_path / x0_mm, in_quartz
+
+
 def _nearest_fibre_offset(x0, y0, geometry):
     """Offset (dx, dy) of the impact point from the nearest cell centre, and that cell's index."""
     pitch = geometry.cell_size_mm
@@ -322,10 +403,33 @@ def _nearest_fibre_offset(x0, y0, geometry):
 
 
 def _simulate_chunk(cfg, n, seed_seq):
-    """Simulate one chunk; returns arrays (showers (n,H,W) float32, layers, conditions, pdg)."""
+    """Simulate one chunk; returns arrays (showers (n,H,W) float32, layers, conditions, pdg).
+
+    Photons use ``cfg.model["gamma"]`` where the geometry has one (zn44), every other
+    particle ``cfg.model``; a chunk without photons draws exactly what it drew before the
+    photon model existed.
+    """
     rng = np.random.default_rng(seed_seq)
-    geo, mat, model = cfg.geometry, cfg.geometry.material, cfg.model
     kin = _sample_kinematics(rng, cfg, n)
+    photon_model = cfg.model.get("gamma")
+    photon = kin["pdg"] == 22 if photon_model is not None else np.zeros(n, bool)
+    if not photon.any():
+        showers, layers = _detector_response(rng, cfg, cfg.model, kin)
+    else:
+        showers = np.empty((n, *cfg.geometry.shape), np.float32)
+        layers = np.empty((n, cfg.geometry.n_layers), np.float32)
+        for group, model in ((~photon, cfg.model), (photon, photon_model)):
+            i = np.flatnonzero(group)
+            if len(i):
+                showers[i], layers[i] = _detector_response(
+                    rng, cfg, model, {k: v[i] for k, v in kin.items()})
+    return showers, layers, kin["conditions"], kin["pdg"].astype(np.int32)
+
+
+def _detector_response(rng, cfg, model, kin):
+    """Showers (m, H, W) float32 and layers (m, L) of the primaries ``kin`` under ``model``."""
+    geo, mat = cfg.geometry, cfg.geometry.material
+    n = len(kin["energy_gev"])
     e = kin["energy_gev"]
     is_em = kin["is_em"]
     h, w_ = geo.shape
@@ -336,15 +440,30 @@ def _simulate_chunk(cfg, n, seed_seq):
     # scattering takes it out, so its shower starts late (Geant4 reference: mean fibre-energy
     # depth 25-31 X0 for impacts within the fibre radius, 10 X0 elsewhere).
     start_x0 = np.zeros(n)
-    if model["fibre_radius_mm"] > 0:
+    mfp = model.get("conversion_mean_free_path_x0", 0.0)
+    converts = kin["is_em"] & (kin["pdg"] == 22) & (mfp > 0)
+    t_shift = kin["t_shift"]
+    if converts.any():
+        # a photon showers from its first pair conversion, traced along its straight track
+        # through the W and the nearest fibre core; after it, as the e+e- pair it makes: PDG's
+        # t_max constant of electrons (the pair's energy sharing is in the fitted t_offset)
+        conv_x0, core_x0, in_quartz = _photon_conversion_depth(rng, geo, model, kin, mfp)
+        # a pair made inside the quartz is channelled on like an electron entering the fibre
+        k = model["fibre_start_shape"]
+        channelled = rng.gamma(k, model["fibre_start_mean_x0"] / k, n)
+        start_x0 = np.where(converts, conv_x0 + np.where(in_quartz, channelled, 0.0), 0.0)
+        leak = np.where(converts, -np.expm1(-model["fibre_leak_per_x0"] * core_x0), 0.0)
+        t_shift = np.where(converts, -0.5, t_shift)
+    elif model["fibre_radius_mm"] > 0:
         dx, dy, _, _ = _nearest_fibre_offset(kin["x0"], kin["y0"], geo)
         rel = np.hypot(dx, dy) / model["fibre_radius_mm"]
         k = model["fibre_start_shape"]
         late = rng.gamma(k, model["fibre_start_mean_x0"] / k, n) * np.clip(1.0 - 0.5 * rel**2, 0.0, 1.0)
         start_x0 = np.where(rel < 1.0, late, 0.0)
-    # on its way along the fibre the particle radiates: a fraction 1 - exp(-leak * start)
-    # showers earlier (leak ~ X0 of the mixture / X0 of quartz = 4.14 / 123)
-    leak = -np.expm1(-model["fibre_leak_per_x0"] * start_x0)
+    if not converts.any():
+        # on its way along the fibre the particle radiates: a fraction 1 - exp(-leak * start)
+        # showers earlier (leak ~ X0 of the mixture / X0 of quartz = 4.14 / 123)
+        leak = -np.expm1(-model["fibre_leak_per_x0"] * start_x0)
     layer_frac = np.zeros((n, geo.n_layers))
     visible = np.ones(n)  # visible fraction of the energy (h/e < 1 for hadron showers)
     for group, maker in ((is_em, "em"), (~is_em, "hadron")):
@@ -352,9 +471,9 @@ def _simulate_chunk(cfg, n, seed_seq):
         if len(i) == 0:
             continue
         if maker == "em":
-            w, s, d, lf = _em_shower(rng, cfg, e[i], kin["t_shift"][i], start_x0[i], leak[i])
+            w, s, d, lf = _em_shower(rng, cfg, model, e[i], t_shift[i], start_x0[i], leak[i])
         else:
-            w, s, d, lf = _hadron_shower(rng, cfg, e[i], kin["baryon"][i])
+            w, s, d, lf = _hadron_shower(rng, cfg, model, e[i], kin["baryon"][i])
         cx = kin["x0"][i, None] + kin["tx"][i, None] * d
         cy = kin["y0"][i, None] + kin["ty"][i, None] * d
         mean_map[i] = sm.render(w, s, cx.astype(np.float32), cy.astype(np.float32),
@@ -419,7 +538,7 @@ def _simulate_chunk(cfg, n, seed_seq):
     expected = shower_total + (extra if model["channel_amplitude"] > 0 else 0.0)
     total = showers.sum(axis=(1, 2), dtype=np.float64)
     layers = (layers * (total / np.maximum(expected, 1e-12))[:, None]).astype(np.float32)
-    return showers, layers, kin["conditions"], kin["pdg"].astype(np.int32)
+    return showers, layers
 
 
 def _chunk_plan(n, seed):
