@@ -45,6 +45,16 @@ PRESETS = {
                         "g_max_lr": 1e-4, "d_max_lr": 7e-5, "base_lr": 1e-6,
                         "step_size": 100, "gamma": 0.995},
         },
+        "zdc-vit": {
+            "description": "the ZDC peer's ViT GAN sizes (github.com/m-wojnar/zdc GAN(): "
+                           "d 128, 4 heads, 4 blocks, 8x8 patches, dropout 0.1, latent 10; "
+                           "915,841 + 1,422,337 parameters on zn44 with 9 conditions), "
+                           "hard labels, the peer's peak learning rates (G 1e-4, D 1.4e-5)",
+            "options": {"backbone": "vit", "hidden_dim": 128, "latent_dim": 10,
+                        "vit_heads": 4, "vit_layers": 4, "patch_size": 8, "dropout": 0.1,
+                        "real_label": 1.0, "fake_label": 0.0, "training_ratio": [1, 1],
+                        "g_max_lr": 1e-4, "d_max_lr": 1.4e-5},
+        },
     },
     "twostep": {
         "default": {"description": "the builder's current defaults (build_two_step_gan)",
@@ -66,6 +76,19 @@ PRESETS = {
                            "quick CPU runs",
             "options": {"num_codes": 64, "code_dim": 8, "prior_embed_dim": 32,
                         "prior_layers": 1, "prior_heads": 2},
+        },
+    },
+    "vqgan": {
+        "default": {"description": "the builder's current defaults (build_vqgan: the VQ "
+                                   "generator's networks, a patch discriminator, hinge loss "
+                                   "with the adaptive weight, 500 warm-up steps)",
+                    "options": {}},
+        "small": {
+            "description": "the vqvae family's small preset with a small discriminator "
+                           "(16/32 filters) and 200 warm-up steps: quick CPU runs",
+            "options": {"num_codes": 64, "code_dim": 8, "prior_embed_dim": 32,
+                        "prior_layers": 1, "prior_heads": 2,
+                        "discriminator_filters": [16, 32], "warmup_steps": 200},
         },
     },
     "ddim": {
@@ -107,6 +130,7 @@ GENERATION_KEYS = {
     "gan": (),
     "twostep": (),
     "vqvae": (),
+    "vqgan": (),
     "ddim": ("steps", "eta", "guidance"),
     "flow": ("steps", "solver", "guidance"),
 }
