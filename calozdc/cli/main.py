@@ -1,4 +1,4 @@
-"""The ``calozdc`` command: ``calozdc {simulate,info,convert,train,presets,generate,evaluate,tune}``.
+"""The ``calozdc`` command: ``calozdc {simulate,info,convert,train,presets,generate,evaluate,tune,export}``.
 
 Each sub-command lives in its own module of :mod:`calozdc.cli` with a ``register(subparsers)``
 function that adds its parser and sets ``func`` (a callable taking the parsed args and
@@ -45,7 +45,7 @@ _WATCHED_IMPORTS = ("tensorflow",)
 
 #: Sub-command modules, in the order they appear in ``calozdc --help``.
 COMMAND_MODULES = ("simulate", "info", "convert", "train", "presets", "generate", "evaluate",
-                   "tune")
+                   "tune", "export")
 
 
 class CLIError(Exception):

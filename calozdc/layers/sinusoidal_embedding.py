@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -63,7 +64,9 @@ class SinusoidalEmbedding(keras.layers.Layer):
     def call(self, inputs):
         t = ops.cast(ops.reshape(inputs, (-1, 1)), "float32") * self.scale
         half = self.dim // 2
-        exponents = ops.arange(half, dtype="float32") / half
+        # A numpy constant, not ops.arange: the same float32 values, and jax2onnx (Keras'
+        # ONNX exporter on JAX) cannot trace arange with a Python bound.
+        exponents = ops.convert_to_tensor(np.arange(half, dtype="float32") / np.float32(half))
         frequencies = ops.exp(-math.log(self.max_period) * exponents)
         angles = t * ops.expand_dims(frequencies, 0)
         embedding = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
