@@ -13,6 +13,7 @@ FAMILIES = {
     "ddim": "calozdc.models.ddim.presets:build_ddim",
     "flow": "calozdc.models.flow.presets:build_flow",
     "latent-flow": "calozdc.models.flow.presets:build_latent_flow",
+    "vqgan": "calozdc.models.vqgan.presets:build_vqgan",
 }
 
 #: KerasTuner search kinds of ``calozdc tune`` / ``calozdc.tuning.make_tuner``.

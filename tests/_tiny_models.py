@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow")
+FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow", "vqgan")
 
 #: Builder options small enough to build, fit and save in about a second each.
 TINY_OPTIONS = {
@@ -24,6 +24,9 @@ TINY_OPTIONS = {
              "total_width": 8, "total_blocks": 1},
     "latent-flow": {"latent_channels": 2, "autoencoder_widths": (4, 4), "widths": (8,),
                     "embedding_dim": 8, "total_width": 8, "total_blocks": 1},
+    "vqgan": {"num_codes": 8, "code_dim": 4, "filters": (4, 8), "prior_embed_dim": 8,
+              "prior_layers": 1, "prior_heads": 1, "discriminator_filters": (4,),
+              "warmup_steps": 0},
 }
 
 #: Optimizer steps of the total model (energy/shape factorisation) of the families that have
@@ -32,7 +35,7 @@ TOTAL_STEPS = 4
 
 #: Generation options per family (DDIM: few steps).
 GENERATE_OPTIONS = {"gan": {}, "twostep": {}, "vqvae": {}, "ddim": {"steps": 3},
-                    "flow": {"steps": 3}, "latent-flow": {"steps": 3}}
+                    "flow": {"steps": 3}, "latent-flow": {"steps": 3}, "vqgan": {}}
 
 
 #: Image shape of the tiny models: the central 12 x 12 cells of ecal20 (small = fast).
@@ -131,7 +134,10 @@ def forward(family, model, inputs):
     logits = model.prior.predict_on_batch(
         {"codes": codes.reshape(len(codes), -1), "conditions": inputs["p"]})
     decoded = model.vqvae.decode_model_space(codes, inputs["p"], 8)
-    return {"prior_logits": np64(logits), "decoder": np64(decoded)}
+    out = {"prior_logits": np64(logits), "decoder": np64(decoded)}
+    if family == "vqgan":  # the patch discriminator's logits on the decoded showers
+        out["discriminator"] = np64(model.vqvae.discriminator([decoded, inputs["p"]])[0])
+    return out
 
 
 GENERATE_CONDITIONS = np.array([[1500.0], [4000.0], [9000.0]], "float32")

@@ -6,7 +6,7 @@ steps would take minutes) and saves a tiny model of every family
 backend loads all 12 files and recomputes them (``... compare``): the 3 x 3 matrix per family.
 
 Compared: the network forward pass on fixed inputs (GAN generator, DDIM denoiser, VQ prior
-logits and decoder), and ``generate(conditions, seed=5)`` for the families whose noise is
+logits and decoder, VQ-GAN discriminator), and ``generate(conditions, seed=5)`` for the families whose noise is
 drawn with numpy (GANs, DDIM with ``eta = 0``): the same weights and noise give the same
 showers on every backend. The VQ prior samples its codes with ``keras.random`` (backend RNG
 streams differ), so its ``generate`` is compared only on the backend that saved it, and
@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.crossbackend
 
 BACKENDS = ("tensorflow", "jax", "torch")
-FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow")
+FAMILIES = ("gan", "twostep", "vqvae", "ddim", "flow", "latent-flow", "vqgan")
 HELPER = os.path.join(os.path.dirname(__file__), "_tiny_models.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: max |difference| / max(1, max |reference|).
@@ -77,12 +77,12 @@ def test_saved_model_loads_and_agrees(matrix, source, target, family):
     row = matrix[source, target, family]
     expected_class = {"gan": "ConditionalGAN", "twostep": "TwoStepGAN", "vqvae": "VQGenerator",
                       "ddim": "DDIM", "flow": "FlowMatching",
-                      "latent-flow": "LatentFlowMatching"}[family]
+                      "latent-flow": "LatentFlowMatching", "vqgan": "VQGenerator"}[family]
     assert row["class"] == expected_class
     assert row["generate_ok"], row
     for name, diff in row["diffs"].items():
         assert diff["shape_ok"], (name, row)
         if name != "generate":
             assert diff["max_rel"] < FORWARD_TOLERANCE, (name, row)
-        elif family != "vqvae" or source == target:
+        elif family not in ("vqvae", "vqgan") or source == target:
             assert diff["max_rel"] < GENERATE_TOLERANCE, (name, row)

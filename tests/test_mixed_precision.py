@@ -28,6 +28,8 @@ TINY = {
     "twostep": dict(l2_weight=10.0, switch_step=1),
     "vqvae": dict(num_codes=4, code_dim=2, filters=(2, 2), prior_embed_dim=4, prior_layers=1,
                   prior_heads=1),
+    "vqgan": dict(num_codes=4, code_dim=2, filters=(2, 2), prior_embed_dim=4, prior_layers=1,
+                  prior_heads=1, discriminator_filters=(2,), warmup_steps=0),
     "ddim": dict(widths=(8,), blocks_per_level=1, embedding_dim=4, attention=True,
                  num_timesteps=10),
     "flow": dict(widths=(8,), blocks_per_level=1, embedding_dim=4, attention=True,
@@ -79,7 +81,7 @@ def trained():
             else:
                 model = build_model(family, SHAPE, 1, seed=0, **TINY[family])
             x, p = _data()
-            options = {"prior_epochs": 1} if family == "vqvae" else {}
+            options = {"prior_epochs": 1} if family in ("vqvae", "vqgan") else {}
             if family in ("flow", "latent-flow"):  # model-space conditions + log total
                 p = np.concatenate([p, -p], axis=1)
                 model.total_stats = [0.0, 1.0, 1e-6]
@@ -115,6 +117,8 @@ def _optimizers(family, model):
         return [model.g_optimizer, model.d_optimizer]
     if family == "vqvae":
         return [model.vqvae.optimizer, model.prior.optimizer]
+    if family == "vqgan":  # autoencoder, discriminator, prior
+        return [*model.vqvae.optimizer.optimizers, model.prior.optimizer]
     if family == "latent-flow":
         return [model.optimizer, model.autoencoder.optimizer]
     return [model.optimizer]
@@ -125,7 +129,7 @@ def _forward_outputs(family, model, x, p):
     if family in ("gan", "twostep"):
         z = np.zeros((len(p), model.latent_dim), "float32")
         return [model([z, p])]
-    if family == "vqvae":
+    if family in ("vqvae", "vqgan"):
         out = model((x, p))
         codes = np.zeros((len(p), model.prior.sequence_length), "int32")
         return [out["reconstruction"], model.prior({"codes": codes, "conditions": p})]
@@ -142,7 +146,8 @@ def _forward_outputs(family, model, x, p):
 
 def _family_cases():
     """(family, policy) pairs; the bfloat16 U-Net and VQ fits are the slow ones (JAX compile)."""
-    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16")}
+    heavy = {("ddim", "mixed_bfloat16"), ("vqvae", "mixed_bfloat16"), ("flow", "mixed_bfloat16"),
+             ("vqgan", "mixed_bfloat16")}
     # latent-flow under float16 only: its networks are the flow's and a small autoencoder,
     # already covered under bfloat16 by the flow; float16 adds its second loss-scaled optimizer.
     return [pytest.param(f, p, marks=[pytest.mark.large] if (f, p) in heavy else [])
@@ -157,7 +162,7 @@ def test_family_fits_and_generates_float32(trained, family, policy):
     losses = {k: np.asarray(v) for k, v in history.items()}
     assert losses and all(np.all(np.isfinite(v)) for v in losses.values()), losses
     expected_key = {"gan": "d_gp", "twostep": "l2", "vqvae": "prior_loss", "ddim": "loss",
-                    "flow": "loss", "latent-flow": "autoencoder_loss"}
+                    "flow": "loss", "latent-flow": "autoencoder_loss", "vqgan": "d_loss"}
     assert expected_key[family] in losses
     if family == "twostep":
         assert losses["phase"][-1] == 1.5  # switch_step=1: one pretraining, one adversarial step
@@ -175,7 +180,7 @@ def test_family_fits_and_generates_float32(trained, family, policy):
         ema = model.ema_velocity_network.weights + model.ema_total_network.weights
         assert all(w.dtype == "float32" for w in ema)
         assert float(_np(model.ema_updates.value)) == 2.0
-    if family == "vqvae":
+    if family in ("vqvae", "vqgan"):
         quantizer = model.vqvae.quantizer
         assert quantizer.codebook.dtype == "float32" and quantizer.ema_sum.dtype == "float32"
 

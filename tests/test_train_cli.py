@@ -264,6 +264,9 @@ def test_builtin_dataset_arguments(tmp_path, monkeypatch):
     assert builtin.cache_directory() == str(tmp_path / "home" / ".cache" / "calozdc")
     path = builtin.builtin_path(100, seed=2, cache_dir="/c")
     assert os.path.basename(path).startswith("builtin-zn44-n100-seed2-v")
+    # a recalibrated simulator (another hash of its calibration files) gets its own cache file
+    tag = builtin._calibration_tag()
+    assert path.endswith(f"-{tag}.h5") and len(tag) == 8 and int(tag, 16) >= 0
     for bad in ({"n": 0}, {"n": 2.5}, {"seed": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             builtin.builtin_path(**bad)

@@ -20,7 +20,8 @@ def named_optimizers(model):
       :class:`~calozdc.models.gan.OptimizerPair`): ``("g_", G's), ("d_", D's)``;
     * any other compiled model: ``("", model.optimizer)``;
     * a wrapper of two compiled models (:class:`~calozdc.models.VQGenerator`):
-      ``("", vqvae.optimizer), ("prior_", prior.optimizer)``, the prefixes of its phase logs.
+      ``("", vqvae.optimizer), ("prior_", prior.optimizer)``, the prefixes of its phase logs
+      (a VQ-GAN autoencoder: its own optimizer as ``""`` and its discriminator's as ``"d_"``).
     """
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and hasattr(optimizer, "generator_optimizer") and hasattr(
@@ -31,7 +32,10 @@ def named_optimizers(model):
     out = []
     for attribute, prefix in (("vqvae", ""), ("prior", "prior_")):
         sub = getattr(getattr(model, attribute, None), "optimizer", None)
-        if isinstance(sub, keras.optimizers.Optimizer):
+        if hasattr(sub, "generator_optimizer") and hasattr(sub, "discriminator_optimizer"):
+            # a VQ-GAN's pair: the autoencoder's optimizer and its discriminator's ("d_")
+            out += [(prefix, sub.generator_optimizer), ("d_", sub.discriminator_optimizer)]
+        elif isinstance(sub, keras.optimizers.Optimizer):
             out.append((prefix, sub))
     return out
 

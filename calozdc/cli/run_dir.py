@@ -24,6 +24,7 @@ FAMILY_CLASSES = {
     "ddim": "DDIM",
     "flow": "FlowMatching",
     "latent-flow": "LatentFlowMatching",
+    "vqgan": "VQGenerator",
 }
 
 

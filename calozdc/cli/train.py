@@ -258,7 +258,7 @@ def _resume_options(args):
     if args.family is not None and args.family != family:
         raise ValueError(f"--resume: the run in {run_dir!r} trains the {family!r} family, not "
                          f"{args.family!r}. Received: family={args.family!r}")
-    if family in ("vqvae", "latent-flow"):
+    if family in ("vqvae", "vqgan", "latent-flow"):
         raise ValueError(f"--resume is not supported for the {family} family (its fit has two "
                          f"phases); start a new run. Received: family={family!r}")
     if args.run_dir is not None and os.path.abspath(args.run_dir) != os.path.abspath(run_dir):

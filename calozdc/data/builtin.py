@@ -37,16 +37,31 @@ def _check_int(name, value, low):
     return int(value)
 
 
+def _calibration_tag():
+    """Short hash of the simulator's calibration files: a recalibrated simulator (e.g. the
+    photon constants) must not reuse showers cached by the previous one."""
+    import hashlib
+
+    directory = os.path.join(os.path.dirname(__file__), "reference")
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(directory)):
+        if name.startswith("zn44_calibration") and name.endswith(".json"):
+            with open(os.path.join(directory, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest.hexdigest()[:8]
+
+
 def builtin_path(n=DEFAULT_BUILTIN_SHOWERS, seed=DEFAULT_BUILTIN_SEED, cache_dir=None):
     """Cache file of the built-in data set ``(n, seed)``, e.g.
-    ``~/.cache/calozdc/builtin-zn44-n5000-seed0-v0.1.0.h5``."""
+    ``~/.cache/calozdc/builtin-zn44-n5000-seed0-v0.1.0-1a2b3c4d.h5`` (calozdc version and a
+    hash of the simulator's calibration files)."""
     from calozdc.version import __version__
 
     n = _check_int("n", n, 1)
     seed = _check_int("seed", seed, 0)
     directory = cache_directory() if cache_dir is None else os.fspath(cache_dir)
-    return os.path.join(directory,
-                        f"builtin-{BUILTIN_GEOMETRY}-n{n}-seed{seed}-v{__version__}.h5")
+    return os.path.join(directory, f"builtin-{BUILTIN_GEOMETRY}-n{n}-seed{seed}-v{__version__}"
+                                   f"-{_calibration_tag()}.h5")
 
 
 def builtin_dataset(n=DEFAULT_BUILTIN_SHOWERS, seed=DEFAULT_BUILTIN_SEED, cache_dir=None,

@@ -6,4 +6,5 @@ import calozdc.losses  # noqa: F401
 from calozdc.models.ddim import DDIM, ConditionalUNet, DDIMSampler, NoiseSchedule
 from calozdc.models.flow import ConditionalMLP, FlowMatching, FlowSampler
 from calozdc.models.gan import ConditionalGAN, OptimizerPair, TwoStepGAN
+from calozdc.models.vqgan import VQGAN  # noqa: F401  (registers the class for loading)
 from calozdc.models.vqvae import VQVAE, CodePrior, VQGenerator

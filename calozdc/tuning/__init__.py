@@ -1,7 +1,7 @@
 """calozdc.tuning: KerasTuner hypermodels per model family, tuned on a physics metric.
 
 * :class:`GANHyperModel`, :class:`TwoStepGANHyperModel`, :class:`DDIMHyperModel`,
-  :class:`VQVAEHyperModel`, :class:`FlowHyperModel`,
+  :class:`VQVAEHyperModel`, :class:`VQGANHyperModel`, :class:`FlowHyperModel`,
   :class:`LatentFlowHyperModel` (base :class:`FamilyHyperModel`);
 * :data:`OBJECTIVE` = ``keras_tuner.Objective("val_channel_w1", "min")``;
 * :func:`get_hypermodel` (by family name) and :func:`make_tuner` (random, bayesian,
@@ -18,7 +18,7 @@ from calozdc.tuning.family_hyper_model import (
 from calozdc.tuning.flow_hyper_model import FlowHyperModel, LatentFlowHyperModel
 from calozdc.tuning.gan_hyper_model import GANHyperModel
 from calozdc.tuning.two_step_gan_hyper_model import TwoStepGANHyperModel
-from calozdc.tuning.vqvae_hyper_model import VQVAEHyperModel
+from calozdc.tuning.vqvae_hyper_model import VQGANHyperModel, VQVAEHyperModel
 
 HYPERMODELS = {
     "gan": GANHyperModel,
@@ -27,6 +27,7 @@ HYPERMODELS = {
     "vqvae": VQVAEHyperModel,
     "flow": FlowHyperModel,
     "latent-flow": LatentFlowHyperModel,
+    "vqgan": VQGANHyperModel,
 }
 
 
@@ -69,4 +70,4 @@ def make_tuner(kind, hypermodel, directory, project_name, max_trials=10, max_epo
 
 __all__ = ["DDIMHyperModel", "FamilyHyperModel", "FlowHyperModel", "GANHyperModel",
            "HYPERMODELS", "LatentFlowHyperModel", "OBJECTIVE", "TUNERS", "TwoStepGANHyperModel",
-           "VQVAEHyperModel", "get_hypermodel", "make_tuner", "register_hyperparameter"]
+           "VQGANHyperModel", "VQVAEHyperModel", "get_hypermodel", "make_tuner", "register_hyperparameter"]

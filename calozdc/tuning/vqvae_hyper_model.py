@@ -32,3 +32,25 @@ class VQVAEHyperModel(FamilyHyperModel):
         "prior_learning_rate": {"min": 1e-4, "max": 1e-3, "sampling": "log", "default": 3e-4},
         "temperature": [1.0, 0.8],
     }
+
+
+class VQGANHyperModel(VQVAEHyperModel):
+    """Hypermodel of the VQ-GAN generator (family ``"vqgan"``,
+    ``calozdc.models.vqgan.presets.build_vqgan``).
+
+    The VQ space of :class:`VQVAEHyperModel` plus the adversarial term: its loss, weight,
+    warm-up and the discriminator's learning rate. Arguments: see :class:`FamilyHyperModel`.
+
+    References:
+        Esser, Rombach & Ommer 2021, arXiv:2012.09841 (VQ-GAN).
+    """
+
+    family = "vqgan"
+    DEFAULT_SPACE = {
+        **VQVAEHyperModel.DEFAULT_SPACE,
+        "adversarial_loss": ["hinge", "non_saturating"],
+        "adversarial_weight": {"min": 0.05, "max": 1.0, "sampling": "log", "default": 0.5},
+        "warmup_steps": [500, 0, 2000],
+        "discriminator_learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log",
+                                        "default": 1e-3},
+    }

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from calozdc.models.vqvae.cached_code_sampler import CachedCodeSampler, gumbel_max_sample
 from calozdc.utils.progress import batch_ranges
 
 
@@ -211,13 +212,22 @@ class CodePrior(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def sample(self, conditions, temperature=1.0, top_k=None, seed=None, batch_size=256,
-               verbose=False):
+               verbose=False, cache=True):
         """Draw code sequences ``(N, T)`` (int32 numpy) for model-space conditions ``(N, k)``.
 
-        Autoregressive: for ``t = 0..T−1`` one compiled forward pass of the full (fixed
-        length) sequence and :func:`sample_logits` on position ``t``. ``seed`` (int) resets
-        the prior's ``SeedGenerator``, so the same seed gives the same codes. ``verbose``
-        shows a progress bar of the sequences sampled (stderr).
+        Autoregressive, in padded batches of ``batch_size`` (one input shape, one
+        compilation). Per batch, uniform noise ``(batch, T, num_codes)`` is drawn from the
+        prior's ``SeedGenerator`` and code ``t`` is :func:`gumbel_max_sample` of the logits
+        at position ``t`` with the noise of step ``t`` (a draw from the softmax at
+        ``temperature``, restricted to the ``top_k`` largest logits).
+
+        ``cache=True`` (default): one compiled loop with cached keys and values
+        (:class:`CachedCodeSampler`; each step runs the transformer on one token).
+        ``cache=False``: one compiled forward pass of the full sequence per code (``T``
+        passes), the reference the cache is tested against: the same seed gives the same
+        codes either way. ``seed`` (int) resets the prior's ``SeedGenerator``, so the same
+        seed gives the same codes. ``verbose`` shows a progress bar of the sequences sampled
+        (stderr).
         """
         conditions = np.asarray(conditions, "float32")
         if conditions.ndim != 2 or conditions.shape[1] != self.condition_dim:
@@ -236,19 +246,37 @@ class CodePrior(keras.Model):
         n = len(conditions)
         codes = np.zeros((n, self.sequence_length), "int32")
         batch = max(1, min(batch_size, n))
+        sampler = self.cached_sampler(temperature, top_k) if cache else None
         for start, _ in batch_ranges(n, batch, "generate", verbose):
             cond = conditions[start:start + batch]
             size = len(cond)
             if size < batch:  # pad: one input shape, one compilation
                 cond = np.concatenate([cond, np.repeat(cond[:1], batch - size, axis=0)])
-            current = np.zeros((batch, self.sequence_length), "int32")
-            for t in range(self.sequence_length):
-                logits = self.predict_on_batch({"codes": current, "conditions": cond})
-                draw = sample_logits(np.asarray(logits)[:, t], temperature, top_k,
-                                     seed=self.seed_generator)
-                current[:, t] = ops.convert_to_numpy(draw)
+            noise = ops.convert_to_numpy(keras.random.uniform(
+                (batch, self.sequence_length, self.num_codes), seed=self.seed_generator))
+            if sampler is not None:
+                current = np.asarray(sampler.predict_on_batch(
+                    {"conditions": cond, "noise": noise}), "int32")
+            else:
+                current = np.zeros((batch, self.sequence_length), "int32")
+                for t in range(self.sequence_length):
+                    logits = self.predict_on_batch({"codes": current, "conditions": cond})
+                    draw = gumbel_max_sample(np.asarray(logits)[:, t], noise[:, t],
+                                             temperature, top_k)
+                    current[:, t] = ops.convert_to_numpy(draw)
             codes[start:start + size] = current[:size]
         return codes
+
+    def cached_sampler(self, temperature=1.0, top_k=None):
+        """The :class:`CachedCodeSampler` of this prior for ``(temperature, top_k)`` (made
+        once per setting, not saved)."""
+        _check_sampling(temperature, top_k, self.num_codes)
+        samplers = self.__dict__.setdefault("_cached_samplers", {})
+        key = (float(temperature), top_k)
+        if key not in samplers:
+            samplers[key] = CachedCodeSampler(self, temperature, top_k,
+                                              name=f"{self.name}_cached_sampler_{len(samplers)}")
+        return samplers[key]
 
     def get_config(self):
         config = super().get_config()
