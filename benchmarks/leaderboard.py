@@ -753,6 +753,19 @@ def _fit_model_entrant(family, split, *, seed, budget_s, max_epochs, batch_size,
                                        steps=int(steps), seed=seed)
         info["zero_threshold"] = {"before": before, "value": model.zero_threshold,
                                   "calibration_s": time.perf_counter() - t0}
+    elif getattr(model, "totals_fitted", False):
+        # as calozdc train: the generated cells below a fraction of their shower set empty,
+        # the fraction set so that the occupancy is the training showers'
+        t0 = time.perf_counter()
+        train = split.train
+        rows = np.sort(np.random.default_rng(seed).permutation(len(train))[:512])
+        kwargs = {"steps": int(steps)} if "steps" in inspect.signature(
+            model.generate).parameters else {}
+        model.calibrate_zero_level(np.asarray(train.showers)[rows],
+                                   np.asarray(train.conditions)[rows], n=len(rows), seed=seed,
+                                   **kwargs)
+        info["zero_fraction"] = {"value": model.zero_fraction,
+                                 "calibration_s": time.perf_counter() - t0}
     return ModelEntrant(model, steps), info
 
 

@@ -301,24 +301,36 @@ CALIBRATION_SHOWERS = 512
 
 
 def _calibrate_zero_level(model, train, config, quiet):
-    """After training, a flow model's zero threshold set to the training occupancy
-    (``FlowMatching.calibrate_zero_threshold``, with the run's generation steps and solver);
-    ``{"value", "before"}``, or None for models without a zero level to calibrate."""
-    if getattr(model, "zero_threshold", None) is None or \
-            not hasattr(model, "calibrate_zero_threshold"):
-        return None
+    """After training, the zero level of the generated showers set to the training occupancy:
+    a flow model's model-space ``zero_threshold`` (``FlowMatching.calibrate_zero_threshold``)
+    or, for a family with a fitted total model, its ``zero_fraction``
+    (``TotalEnergyMixin.calibrate_zero_level``), with the run's generation settings, on
+    :data:`CALIBRATION_SHOWERS` training showers. Returns what was set (for run.json), or
+    None for models without a zero level to calibrate."""
+    import inspect
+
     import numpy as np
 
-    generation = dict(config.get("generation") or {})
-    options = {k: generation[k] for k in ("steps", "solver") if generation.get(k) is not None}
-    before = float(model.zero_threshold)
+    flow = getattr(model, "zero_threshold", None) is not None and \
+        hasattr(model, "calibrate_zero_threshold")
+    if not flow and not getattr(model, "totals_fitted", False):
+        return None
+    params = inspect.signature(model.generate).parameters
+    generation = {k: v for k, v in (config.get("generation") or {}).items()
+                  if v is not None and k in params and k not in ("seed", "batch_size", "verbose")}
     if not quiet:
         print("calozdc train: calibrating the zero level on training showers", flush=True)
     rows = np.sort(np.random.default_rng(0).permutation(len(train))[:CALIBRATION_SHOWERS])
     subset = train[rows]
-    value = model.calibrate_zero_threshold(subset.showers, subset.conditions,
-                                           n=len(rows), **options)
-    return {"value": value, "before": before, **options}
+    if flow:
+        options = {k: generation[k] for k in ("steps", "solver") if k in generation}
+        before = float(model.zero_threshold)
+        value = model.calibrate_zero_threshold(subset.showers, subset.conditions,
+                                               n=len(rows), **options)
+        return {"zero_threshold": value, "before": before, **options}
+    value = model.calibrate_zero_level(subset.showers, subset.conditions, n=len(rows),
+                                       **generation)
+    return {"zero_fraction": value, **generation}
 
 
 def _monitor_settings(run_info):
@@ -629,7 +641,7 @@ def run(args):
     final = os.path.join(run_dir, "model.keras")
     calibrated = _calibrate_zero_level(model, train, config, args.quiet)
     if calibrated is not None:
-        run_info["zero_threshold"] = calibrated
+        run_info["zero_level"] = calibrated
         _write_model(model, final)  # the checkpoints hold the threshold before calibration
     elif checkpoint.last_path is not None and checkpoint.last_epoch == checkpoint.seen_epoch:
         _link_or_copy(checkpoint.last_path, final)  # the last checkpoint is the final model

@@ -78,6 +78,8 @@ class DDIM(TotalEnergyMixin, EMAWeightsMixin, ImageConditionsMixin, keras.Model)
             (:func:`calozdc.models.total_energy.build_total_model`, :func:`build_ddim`'s
             default): once fitted with :meth:`fit_totals`, ``generate`` scales each shower
             (with ``non_negative``) to a total drawn from it (the energy/shape factorisation).
+        zero_fraction: None, or the fraction of a shower's sum below which a generated cell
+            is set empty before the scaling (set by :meth:`calibrate_zero_level`).
         **kwargs: standard `keras.Model` arguments.
 
     Call arguments:
@@ -126,10 +128,11 @@ class DDIM(TotalEnergyMixin, EMAWeightsMixin, ImageConditionsMixin, keras.Model)
         condition_transform=None,
         seed=None,
         total_model=None,
+        zero_fraction=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._set_total_model(total_model)
+        self._set_total_model(total_model, zero_fraction)
         if not isinstance(denoiser, keras.Model):
             raise ValueError(f"`denoiser` must be a keras.Model. Received: denoiser={denoiser!r}")
         schedule = NoiseSchedule() if schedule is None else schedule
@@ -393,7 +396,7 @@ class DDIM(TotalEnergyMixin, EMAWeightsMixin, ImageConditionsMixin, keras.Model)
                 "shower_transform": serialize_transform(self.shower_transform),
                 "condition_transform": serialize_transform(self.condition_transform),
                 "seed": self.seed,
-                "total_model": self._total_model_config(),
+                **self._total_energy_config(),
             }
         )
         return config

@@ -96,6 +96,8 @@ class ConditionalGAN(TotalEnergyMixin, keras.Model):
             (:func:`calozdc.models.total_energy.build_total_model`, the builders' default):
             once fitted with :meth:`fit_totals`, ``generate`` scales each shower to a total
             drawn from it (the energy/shape factorisation, :mod:`calozdc.models.total_energy`).
+        zero_fraction: None, or the fraction of a shower's sum below which a generated cell
+            is set empty before the scaling (set by :meth:`calibrate_zero_level`).
         **kwargs: :class:`keras.Model` arguments (``name``...).
 
     Call arguments:
@@ -126,7 +128,8 @@ class ConditionalGAN(TotalEnergyMixin, keras.Model):
     def __init__(self, generator, discriminator, latent_dim, real_label=1.0, fake_label=0.0,
                  generator_target=1.0, training_ratio=(1, 1), gradient_penalty_weight=0.0,
                  generator_loss_terms=None, shower_transform=None, condition_transform=None,
-                 seed=None, total_model=None, **kwargs):
+                 seed=None, total_model=None, zero_fraction=None,
+                 **kwargs):
         super().__init__(**kwargs)
         for arg, net in (("generator", generator), ("discriminator", discriminator)):
             if not isinstance(net, keras.Model):
@@ -168,7 +171,7 @@ class ConditionalGAN(TotalEnergyMixin, keras.Model):
         self.generator_loss_terms = _check_terms(generator_loss_terms)
         self.shower_transform = get_transform(shower_transform)
         self.condition_transform = get_transform(condition_transform)
-        self._set_total_model(total_model)
+        self._set_total_model(total_model, zero_fraction)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         self.step_counter = self.add_weight(
@@ -258,7 +261,7 @@ class ConditionalGAN(TotalEnergyMixin, keras.Model):
             "shower_transform": serialize_transform(self.shower_transform),
             "condition_transform": serialize_transform(self.condition_transform),
             "seed": self.seed,
-            "total_model": self._total_model_config(),
+            **self._total_energy_config(),
         })
         return config
 

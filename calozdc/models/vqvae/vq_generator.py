@@ -78,6 +78,8 @@ class VQGenerator(TotalEnergyMixin, keras.Model):
             (:func:`calozdc.models.total_energy.build_total_model`, the builder's default):
             once fitted with :meth:`fit_totals`, ``generate`` scales each shower to a total
             drawn from it (the energy/shape factorisation).
+        zero_fraction: None, or the fraction of a shower's sum below which a generated cell
+            is set empty before the scaling (set by :meth:`calibrate_zero_level`).
         **kwargs: :class:`keras.Model` arguments.
 
     Example:
@@ -100,9 +102,9 @@ class VQGenerator(TotalEnergyMixin, keras.Model):
     """
 
     def __init__(self, vqvae, prior=None, temperature=1.0, top_k=None, total_model=None,
-                 **kwargs):
+                 zero_fraction=None, **kwargs):
         super().__init__(**kwargs)
-        self._set_total_model(total_model)
+        self._set_total_model(total_model, zero_fraction)
         if not isinstance(vqvae, VQVAE):
             raise ValueError(f"`vqvae` must be a VQVAE. Received: vqvae={vqvae!r}")
         h_w = vqvae.latent_shape[:-1]
@@ -277,7 +279,7 @@ class VQGenerator(TotalEnergyMixin, keras.Model):
             "prior": keras.saving.serialize_keras_object(self.prior),
             "temperature": self.temperature,
             "top_k": self.top_k,
-            "total_model": self._total_model_config(),
+            **self._total_energy_config(),
         })
         return config
 
