@@ -144,3 +144,15 @@ def test_zero_level_calibrated_to_the_real_occupancy(tmp_path):
     assert keras.saving.load_model(path).zero_fraction == fraction
     with pytest.raises(ValueError, match="zero_fraction"):
         _gan(x, c).__class__.from_config({**gan.get_config(), "zero_fraction": 1.5})
+
+
+def test_total_model_is_not_trained_by_the_image_models_optimizer():
+    x, c, _ = _response_data(n=32)
+    gan = _gan(x, c)
+    total_weights = {id(v) for v in gan.total_model.weights}
+    assert not total_weights & {id(v) for v in gan.trainable_variables}
+    before = [np.array(v) for v in gan.total_model.weights]
+    gan.fit_totals(x, c, steps=3, batch_size=32)  # fit_totals trains it all the same
+    after = [np.array(v) for v in gan.total_model.weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert not gan.total_model.trainable_weights
