@@ -38,6 +38,7 @@ from calozdc.layers.patch_embedding import PatchEmbedding
 from calozdc.layers.patch_to_image import PatchToImage
 from calozdc.layers.position_embedding import PositionEmbedding
 from calozdc.layers.transformer_block import TransformerBlock, gelu_tanh
+from calozdc.models.gan.cnn_generator import _check_activation
 
 BLOCKS = ("transformer", "mixer")
 #: Flax's ``nn.Dense`` kernel initialiser (the peer's); Keras' default is glorot-uniform.
@@ -81,16 +82,6 @@ def _check_common(hidden_dim, num_heads, num_layers, dropout, patch_size, mlp_ra
         raise ValueError(f"`hidden_dim` must be divisible by num_heads={num_heads}. "
                          f"Received: hidden_dim={hidden_dim}")
     return rate(dropout)
-
-
-def _check_activation(activation):
-    if activation is None:
-        return
-    try:
-        keras.activations.get(activation)
-    except (ValueError, TypeError):
-        raise ValueError("`output_activation` must be None or a Keras activation (name or "
-                         f"callable). Received: output_activation={activation!r}") from None
 
 
 def _layer_seed(seed, i):
