@@ -316,7 +316,7 @@ def _calibrate_zero_level(model, train, config, quiet):
     if not flow and not getattr(model, "totals_fitted", False):
         return None
     params = inspect.signature(model.generate).parameters
-    generation = {k: v for k, v in (config.get("generation") or {}).items()
+    generation = {k: v for k, v in ((config or {}).get("generation") or {}).items()
                   if v is not None and k in params and k not in ("seed", "batch_size", "verbose")}
     if not quiet:
         print("calozdc train: calibrating the zero level on training showers", flush=True)
@@ -639,7 +639,8 @@ def run(args):
         raise CLIError(f"{guard.message()}; training stopped, {kept}. Lower the learning rate "
                        "or check the data.")
     final = os.path.join(run_dir, "model.keras")
-    calibrated = _calibrate_zero_level(model, train, config, args.quiet)
+    calibrated = _calibrate_zero_level(model, train, config or run_info.get("config") or {},
+                                       args.quiet)
     if calibrated is not None:
         run_info["zero_level"] = calibrated
         _write_model(model, final)  # the checkpoints hold the threshold before calibration
