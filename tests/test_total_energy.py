@@ -156,3 +156,14 @@ def test_total_model_is_not_trained_by_the_image_models_optimizer():
     after = [np.array(v) for v in gan.total_model.weights]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     assert not gan.total_model.trainable_weights
+
+
+def test_zero_level_never_empties_a_shower():
+    owner = _Owner(2)
+    owner.zero_fraction = 0.5
+    flat = np.full((2, 4, 4, 1), 1.0)  # every cell 1/16 of the sum: all below 0.5
+    peaked = flat.copy()
+    peaked[1, 0, 0, 0] = 100.0  # one cell above half of the sum
+    out = owner._cut_zero_level(peaked)
+    np.testing.assert_array_equal(out[0], flat[0])  # kept whole, not emptied
+    assert np.count_nonzero(out[1]) == 1 and out[1, 0, 0, 0] == 100.0

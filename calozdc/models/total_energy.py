@@ -210,9 +210,13 @@ class TotalEnergyMixin:
         return images / scale
 
     def _cut_zero_level(self, images):
+        """Cells below ``zero_fraction`` of their shower's sum set to 0; a shower with no
+        cell left above it is kept as it was (not turned into an empty shower)."""
         if not getattr(self, "zero_fraction", None):
             return images
-        return np.where(self._cell_fractions(images) < self.zero_fraction, 0.0, images)
+        kept = np.where(self._cell_fractions(images) < self.zero_fraction, 0.0, images)
+        emptied = ~np.any(kept.reshape(len(kept), -1) > 0, axis=1)
+        return np.where(emptied.reshape((-1,) + (1,) * (images.ndim - 1)), images, kept)
 
     def calibrate_zero_level(self, showers, conditions, n=512, seed=0, **generate_kwargs):
         """Sets ``zero_fraction`` so that generated showers have the real occupancy.
