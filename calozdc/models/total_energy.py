@@ -97,10 +97,6 @@ class TotalEnergyMixin:
 
     def _set_total_model(self, total_model, zero_fraction=None):
         self.total_model = _check_total_model(total_model)
-        if self.total_model is not None:
-            # trained by fit_totals only: not a variable of the image model's optimizer (its
-            # EMA copy is non-trainable anyway)
-            self.total_model.velocity_network.trainable = False
         if zero_fraction is not None and not 0.0 <= float(zero_fraction) < 1.0:
             raise ValueError(
                 f"`zero_fraction` must be None or in [0, 1). Received: zero_fraction={zero_fraction}"
@@ -168,12 +164,9 @@ class TotalEnergyMixin:
         if steps is None:
             steps = min(TOTAL_FIT_STEPS, TOTAL_FIT_EPOCHS * per_epoch)
         epochs = max(1, math.ceil(int(steps) / per_epoch))
-        network = self.total_model.velocity_network
-        network.trainable = True
-        try:
-            return self.total_model.fit(x, c, batch_size=batch, epochs=epochs, verbose=verbose)
-        finally:
-            network.trainable = False
+        # The image model's own fit leaves these weights alone: they get no gradient from its
+        # loss (the GAN's optimizers hold the generator's and discriminator's variables only).
+        return self.total_model.fit(x, c, batch_size=batch, epochs=epochs, verbose=verbose)
 
     def generate_totals(self, conditions, seed=None, batch_size=1024):
         """Totals drawn from the fitted total model, ``(N,)`` float64 in physical units."""
