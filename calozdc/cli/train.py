@@ -296,7 +296,7 @@ def default_transforms(family=None):
     return family_transforms(family)
 
 
-#: Training showers generated to calibrate a flow model's zero level after training.
+#: Training showers generated to calibrate a model's zero level after training.
 CALIBRATION_SHOWERS = 512
 
 
