@@ -29,6 +29,8 @@ import math
 import keras
 import numpy as np
 
+from calozdc.models.preprocessing import apply_zero_threshold
+
 #: Optimizer steps of :meth:`TotalEnergyMixin.fit_totals` by default: at most
 #: ``TOTAL_FIT_STEPS``, at most ``TOTAL_FIT_EPOCHS`` passes over the (repeated) totals (small
 #: data sets need fewer steps). 3,000 steps take ~30-50 s on a loaded 2-core CPU.
@@ -207,9 +209,9 @@ class TotalEnergyMixin:
         cell left above it is kept as it was (not turned into an empty shower)."""
         if not getattr(self, "zero_fraction", None):
             return images
-        kept = np.where(self._cell_fractions(images) < self.zero_fraction, 0.0, images)
-        emptied = ~np.any(kept.reshape(len(kept), -1) > 0, axis=1)
-        return np.where(emptied.reshape((-1,) + (1,) * (images.ndim - 1)), images, kept)
+        sums = images.reshape(len(images), -1).sum(axis=1)
+        threshold = (self.zero_fraction * sums).reshape((-1,) + (1,) * (images.ndim - 1))
+        return apply_zero_threshold(images, threshold, images.ndim - 1)
 
     def calibrate_zero_level(self, showers, conditions, n=512, seed=0, **generate_kwargs):
         """Sets ``zero_fraction`` so that generated showers have the real occupancy.
