@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from calozdc import metrics as M
 from calozdc.cli import evaluate as evaluate_cli
 from calozdc.cli import main as cli_main
 from calozdc.data import ShowerDataset, save
@@ -44,6 +45,10 @@ def test_generated_vs_real_npz(cli, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "floor" in printed and "w1_channels_mean" in printed
     results = json.load(open(out / "metrics.json"))
+    # the three largest per-feature FPD terms, named, in the order metrics.json ranks them
+    line = next(x for x in printed.splitlines() if x.startswith("largest FPD terms"))
+    for name, _, _ in M.largest_feature_terms(results, k=3):
+        assert f" {name} " in line
     assert results["info"]["geometry"] == "ecal20" and results["info"]["paired"]
     for m in results["metrics"].values():
         assert m["floor"] is not None and "ratio" in m

@@ -89,6 +89,36 @@ def test_reference_sample_gives_the_exact_floor(toy):
         M.wasserstein_channels(real["showers"], wrong["showers"])[0])
 
 
+def test_per_feature_frechet_terms_point_at_the_feature_that_differs(toy):
+    """``fd_<feature>``: the 1-D Fréchet term of each FPD feature, with its floor; a
+    generator right in everything but one feature has its largest term on that feature."""
+    real, same, wrong, results = toy
+    features = results["same"]["info"]["features"]
+    m = results["same"]["metrics"]
+    assert {f"fd_{n}" for n in features} <= set(m)
+    # the formula, by hand, on the FPD's scaling (max |real| of each feature)
+    from calozdc.metrics.evaluate import feature_table
+
+    f_r = feature_table(M.as_sample(real), features)
+    f_s = feature_table(M.as_sample(same), features)
+    j = features.index("energy_total")
+    scale = np.abs(f_r[:, j]).max()
+    x, y = f_r[:, j] / scale, f_s[:, j] / scale
+    expected = (x.mean() - y.mean()) ** 2 + (x.std(ddof=1) - y.std(ddof=1)) ** 2
+    direct = M.compute_metrics(real, same, seed=0)
+    assert direct["fd_energy_total"]["value"] == pytest.approx(expected, rel=1e-9)
+    assert M.frechet_distance_1d(x, x) == 0.0
+    # the wrong generator (energy x1.2, same shapes): its largest term is an energy feature,
+    # far above its floor; the second real sample stays near the floor
+    top = M.largest_feature_terms(results["wrong"], k=1)[0]
+    assert "energy" in top[0] or "channel" in top[0], top
+    assert top[2] > 10.0
+    assert results["wrong"]["metrics"]["fd_energy_total"]["ratio"] > 10.0
+    assert m["fd_energy_total"]["ratio"] < 5.0
+    with pytest.raises(ValueError, match="at least 2"):
+        M.frechet_distance_1d([1.0], [1.0, 2.0])
+
+
 def test_data_floor_is_computed_between_disjoint_halves(toy):
     real = toy[0]
     floor = M.data_floor(real, seed=3)

@@ -202,7 +202,13 @@ def generate_from_run(run_dir, conditions, seed=0, batch_size=1024, verbose=Fals
 
 def run(args):
     from calozdc.cli.train_config import parse_set
-    from calozdc.metrics import Sample, evaluate, format_table, write_report
+    from calozdc.metrics import (
+        Sample,
+        evaluate,
+        format_table,
+        largest_feature_terms,
+        write_report,
+    )
 
     if args.source is not None and args.generated is not None:
         raise CLIError("give the generated showers either as SOURCE or with --generated, not both")
@@ -266,6 +272,11 @@ def run(args):
         results["info"]["real_split"] = args.split
     paths = write_report(results, real, generated, out_dir, overwrite=args.overwrite)
     print(format_table(results))
+    terms = largest_feature_terms(results)
+    if terms:
+        print("largest FPD terms (1-D Frechet of one feature; ratio to its floor): " + ", ".join(
+            f"{name} {value:.3g}" + ("" if ratio is None else f" ({ratio:.3g}x)")
+            for name, value, ratio in terms))
     print(f"wrote {paths['metrics']} and {paths['report']}")
 
 

@@ -15,6 +15,7 @@ from calozdc.metrics.classifier import classifier_auc, classifier_size_problem
 from calozdc.metrics.distances import (
     fpd,
     frechet_distance,
+    frechet_distance_1d,
     kpd,
     mmd_poly_unbiased,
     normalise_features,
@@ -40,7 +41,7 @@ from calozdc.metrics.histograms import (
     normalized_histogram,
     separation_power,
 )
-from calozdc.metrics.report import format_table, write_report
+from calozdc.metrics.report import format_table, largest_feature_terms, write_report
 from calozdc.metrics.sample import Sample, as_sample
 from calozdc.metrics.zdc import (
     channel_mae,
@@ -67,10 +68,12 @@ __all__ = [
     "format_table",
     "fpd",
     "frechet_distance",
+    "frechet_distance_1d",
     "high_level_features",
     "histogram_edges",
     "histogram_separation",
     "kpd",
+    "largest_feature_terms",
     "match_conditions",
     "mmd_poly_unbiased",
     "normalise_features",

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import spatial
 
 from calozdc.metrics.classifier import classifier_auc, classifier_size_problem
-from calozdc.metrics.distances import fpd, kpd
+from calozdc.metrics.distances import fpd, frechet_distance_1d, kpd, normalise_features
 from calozdc.metrics.features import common_features, high_level_features
 from calozdc.metrics.histograms import histogram_separation
 from calozdc.metrics.sample import as_sample
@@ -32,6 +32,9 @@ METRIC_DESCRIPTIONS = {
     "chi2_<feature>": "chi^2 separation power 1/2 sum (h1-h2)^2/(h1+h2) of the normalised "
     "histograms of a high-level feature, in [0, 1] (CaloChallenge); lower is better",
     "chi2_mean": "mean chi^2 separation power over the features; lower is better",
+    "fd_<feature>": "1-D Frechet distance (mean and width) of one high-level feature, scaled as "
+    "for the FPD: the feature's own term of the FPD without correlations, to see which "
+    "feature a large FPD comes from; lower is better",
     "fpd": "Frechet physics distance of the high-level features, extrapolated to infinite "
     "sample size (jetnet 0.2.5, arXiv:2211.10295), with fit error; lower is better",
     "kpd": "kernel physics distance: unbiased MMD^2 with a degree-4 polynomial kernel, median "
@@ -48,7 +51,7 @@ def describe(name):
     """Description of metric ``name`` from :data:`METRIC_DESCRIPTIONS`."""
     if name in METRIC_DESCRIPTIONS:
         return METRIC_DESCRIPTIONS[name]
-    for pattern in ("w1_channel_", "chi2_"):
+    for pattern in ("w1_channel_", "chi2_", "fd_"):
         if name.startswith(pattern):
             key = pattern + ("<c>" if pattern == "w1_channel_" else "<feature>")
             return METRIC_DESCRIPTIONS[key]
@@ -148,6 +151,10 @@ def compute_metrics(
         out[f"chi2_{name}"] = _entry(sep)
         chi2.append(sep)
     out["chi2_mean"] = _entry(np.mean(chi2))
+    if min(len(f_r), len(f_g)) >= 2:
+        scaled_r, scaled_g = normalise_features(f_r, f_g)
+        for j, name in enumerate(features):
+            out[f"fd_{name}"] = _entry(frechet_distance_1d(scaled_r[:, j], scaled_g[:, j]))
     out.update(_draw_metrics(f_r, f_g, seed, classifier, num_threads, fpd_kwargs, kpd_kwargs))
     return out
 

@@ -85,6 +85,16 @@ def format_table(results, names=None):
     return "\n".join(lines)
 
 
+def largest_feature_terms(results, k=3):
+    """The ``k`` high-level features with the largest 1-D Fréchet terms (``fd_<feature>``),
+    as ``[(feature, value, ratio to the floor)]``, largest value first: where an FPD far
+    above its floor comes from."""
+    metrics = results["metrics"]
+    terms = [(n[3:], m["value"], m["ratio"]) for n, m in metrics.items()
+             if n.startswith("fd_") and m["value"] is not None]
+    return sorted(terms, key=lambda t: -t[1])[:k]
+
+
 def _fmt(v, err=None, width=11, ratio=False):
     if v is None:
         return f"{'n/a':>{width}}"
