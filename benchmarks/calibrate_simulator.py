@@ -28,9 +28,10 @@ B. closed form: the event-to-event spread of ``sf / model`` gives ``sigma^2 = a^
 C. small deterministic optimisations on seeded simulations of the reference's setup:
    C1 far-from-fibre showers' mean depth and longitudinal width per energy bin -> ``t_offset``
    and ``ln_alpha_shift`` (GFlash <T> and <ln alpha>); C2 showers entering a fibre core ->
-   ``fibre_start_mean_x0`` and ``fibre_leak_per_x0`` (late start, early leak); C3 containment
-   at 2/5/10.5/20 mm and r50/r90 per bin (photons: also the largest-fibre fraction) -> the GFlash
-   radial ``core_scale``, ``tail_scale``, ``core_shift``; C4 fibre occupancy per bin ->
+   ``fibre_start_mean_x0``, ``fibre_start_shape`` and ``fibre_leak_per_x0`` (late start: its mean
+   and Gamma shape from the mean depth and its spread; early leak from the longitudinal width);
+   C3 containment at 2/5/10.5/20 mm, r50/r90 and the largest-fibre fraction per bin -> the
+   GFlash radial ``core_scale``, ``tail_scale``, ``core_shift``; C4 fibre occupancy per bin ->
    ``spots_per_GeV``.
 
 Photons run the same stages on the photon reference with one more fixed constant:
@@ -40,15 +41,15 @@ shower after it GFlash's electron one, whose ``t_offset`` then absorbs the pair'
 sharing. Their track is traced through the nearest fibre core (nearly transparent quartz), so a
 photon entering along a fibre converts where its track leaves the core; one converting inside
 the quartz makes a pair channelled on like an electron, whose extra depth
-(``fibre_start_mean_x0``) and leak C2 fits as for electrons.
+(``fibre_start_mean_x0``), its Gamma shape and the leak C2 fits as for electrons.
 
 Generalisation: ``--half a`` fits on the even-numbered showers of the reference only (half
 ``b``, the odd ones, is never seen by the fit) and reports the per-bin check on both halves; the
 photon constants shipped are such a half-``a`` fit, the electron ones a fit on the whole file.
 
 Fixed (not fitted): ``fibre_radius_mm`` (the reference's fibre core, 0.365/2 mm),
-``fibre_start_shape`` (3), ``channel_energy_ref_GeV`` (50, the normalisation point of the gain's
-energy slope), ``channel_depth_x0`` (10: depth over which a tilted track's walk widens the
+``channel_energy_ref_GeV`` (50, the normalisation point of the gain's energy slope),
+``channel_depth_x0`` (10: depth over which a tilted track's walk widens the
 gain; only matters beyond the reference's 2 mrad) and GFlash's ``sigma_scale`` (1).
 
 Runtime: about 2-3 minutes on 2 cores (``--n-sim 1550``; photons on half ``a``: ~2 minutes). If
@@ -270,38 +271,49 @@ def stage_c1(ref, c, n, seed):
 
 
 def stage_c2(ref, c, n, seed):
-    """Impacts inside a fibre core: mean depth and longitudinal width (all energies).
+    """Impacts inside a fibre core: mean depth, longitudinal width and the event-to-event spread
+    of the mean depth (all energies).
 
-    Electrons: the fibre-exit depth's mean and the leak. Photons: their straight track is traced
-    through the core (``calozdc.data.simulate._photon_conversion_depth``); the same two constants
-    are the extra depth of a pair made inside the quartz, channelled on like an electron, and the
-    leak.
+    Electrons: the fibre-exit depth's mean, its Gamma shape (the spread of the late starts, which
+    sets most of the per-bin spread of the mean depth and of the longitudinal width) and the
+    leak. Photons: their straight track is traced through the core
+    (``calozdc.data.simulate._photon_conversion_depth``); the same three constants are the extra
+    depth of a pair made inside the quartz, channelled on like an electron, its Gamma shape and
+    the leak.
     """
     inside = ref.q["fibre_distance_mm"] < INSIDE_MM
-    gd, gw = ref.q["mean_depth_x0"][inside].mean(), ref.q["depth_width_x0"][inside].mean()
+    g4 = (ref.q["mean_depth_x0"][inside].mean(), ref.q["depth_width_x0"][inside].mean(),
+          ref.q["mean_depth_x0"][inside].std())
     pitch = get_geometry("zn44").cell_size_mm
+
+    def constants(x):
+        return max(x[0], 0.0), max(x[1], 0.0), float(np.clip(np.exp(x[2]), 0.5, 20.0))
 
     def objective(x):
         trial = copy.deepcopy(c)
-        trial["fibre_start_mean_x0"], trial["fibre_leak_per_x0"] = max(x[0], 0.0), max(x[1], 0.0)
+        trial["fibre_start_mean_x0"], trial["fibre_leak_per_x0"], trial["fibre_start_shape"] = constants(x)
         _, q = simulated(trial, n, seed, impact_point_mm=(pitch / 2, pitch / 2), halfwidth_mm=INSIDE_MM,
                          particle=ref.particle)
         m = q["fibre_distance_mm"] < INSIDE_MM
-        return _rel(q["mean_depth_x0"][m].mean(), gd) ** 2 + _rel(q["depth_width_x0"][m].mean(), gw) ** 2
+        sim = (q["mean_depth_x0"][m].mean(), q["depth_width_x0"][m].mean(), q["mean_depth_x0"][m].std())
+        return sum(_rel(s, g) ** 2 for s, g in zip(sim, g4))
 
-    x, fun, nfev = _nelder_mead(objective, [c["fibre_start_mean_x0"], 0.034], [4.0, 0.02], 40)
-    c["fibre_start_mean_x0"], c["fibre_leak_per_x0"] = float(max(x[0], 0.0)), float(max(x[1], 0.0))
+    x, fun, nfev = _nelder_mead(objective, [c["fibre_start_mean_x0"], 0.034, np.log(c["fibre_start_shape"])],
+                                [4.0, 0.02, 0.5], 100)
+    c["fibre_start_mean_x0"], c["fibre_leak_per_x0"], c["fibre_start_shape"] = map(float, constants(x))
     return {"fibre_start_mean_x0": c["fibre_start_mean_x0"], "fibre_leak_per_x0": c["fibre_leak_per_x0"],
-            "geant4_inside": {"n": int(inside.sum()), "mean_depth_x0": float(gd), "depth_width_x0": float(gw)},
+            "fibre_start_shape": c["fibre_start_shape"],
+            "geant4_inside": {"n": int(inside.sum()), "mean_depth_x0": float(g4[0]), "depth_width_x0": float(g4[1]),
+                              "mean_depth_rms_x0": float(g4[2])},
             "objective": fun, "evaluations": nfev}
 
 
 def stage_c3(ref, c, n, seed):
-    """Transverse shape: containment and r50/r90 per bin (photons: and the largest-fibre
-    fraction) -> GFlash radial scales."""
-    keys = [f"containment_{r:g}mm" for r in RADII_MM] + ["r50_mm", "r90_mm"]
-    if ref.particle == "gamma":
-        keys.append("max_cell_fraction")  # the fibre at the impact (electrons: 0.88-0.91x, not fitted)
+    """Transverse shape: containment, r50/r90 and the largest-fibre fraction per bin -> GFlash
+    radial scales."""
+    # the largest-fibre fraction: the fibre at the impact (fitted for both particles since the
+    # renderer's mixture reproduces the profile's cell integrals, shower_model.fit_mixture_nodes)
+    keys = [f"containment_{r:g}mm" for r in RADII_MM] + ["r50_mm", "r90_mm", "max_cell_fraction"]
     g4 = ref.summary["bins"]
 
     def objective(x):
@@ -468,7 +480,6 @@ def main(argv=None):
             "runtime_s": round(runtime, 1),
             "start": start,
             "fixed": {"fibre_radius_mm": "fibre core radius of the reference (0.365 mm / 2)",
-                      "fibre_start_shape": "Gamma shape of the fibre-exit depth, not constrained by 81 showers",
                       "channel_energy_ref_GeV": "normalisation point of the gain's energy slope",
                       "channel_depth_x0": "depth over which a tilted track's walk widens the gain",
                       "em.sigma_scale": "GFlash's widths of ln T and ln alpha"},

@@ -6,8 +6,8 @@ gamma --summary ...``; it also holds the summaries of the file's two halves (a: 
 showers, b: odd). The photon constants (calozdc/data/reference/zn44_calibration_gamma.json) are
 fitted on half a only by ``benchmarks/calibrate_simulator.py --particle gamma --half a``, so half
 b is showers the calibration never saw. Tolerances follow issue 22 where one Geant4 sample can
-resolve them (see ``SAMPLING_LIMITED``); energy bins 10-20 ... 120-200 GeV with 270-360 Geant4
-showers each (135-180 per half).
+resolve them (see ``SAMPLING_LIMITED`` and the signal-fluctuation test); energy bins 10-20 ...
+120-200 GeV with 190-370 Geant4 showers each (95-185 per half).
 """
 
 import copy
@@ -19,7 +19,12 @@ import numpy as np
 import pytest
 
 from calozdc.data import get_geometry, simulate
-from calozdc.data.reference_comparison import binned_summary, load_geant4_summary, shower_quantities
+from calozdc.data.reference_comparison import (
+    binned_summary,
+    depth_spread_uncertainty,
+    load_geant4_summary,
+    shower_quantities,
+)
 from calozdc.data.simulate import (
     PHOTON_CALIBRATED_KEYS,
     geometry_model,
@@ -27,20 +32,46 @@ from calozdc.data.simulate import (
     load_zn44_photon_calibration,
 )
 
+N_SIM = 12_000
 SETUP = dict(energy_range=(10, 200), impact_halfwidth_mm=5.0, angle_halfwidth_mrad=2.0, response="energy")
 
 
-def _summary(particle, n, seed):
+def _quantities(particle, n, seed):
     geo = get_geometry("zn44")
     sim = simulate(geo, n, seed=seed, particles=particle, **SETUP)
     energy = sim.conditions[:, 0]
-    q = shower_quantities(sim.showers, energy, sim.conditions[:, 1:3] * 10.0, sim.layers, geo)
-    return binned_summary(q, energy)
+    return shower_quantities(sim.showers, energy, sim.conditions[:, 1:3] * 10.0, sim.layers, geo), energy
+
+
+def _summary(particle, n, seed):
+    return binned_summary(*_quantities(particle, n, seed))
 
 
 @pytest.fixture(scope="module")
-def summaries():
-    return _summary("gamma", 4000, 12), load_geant4_summary("gamma")
+def photons():
+    # 12,000 photons: a few hundred simulated showers per bin on a fibre (gain x2-5) make a
+    # 4,000-shower relative RMS move by +-10 % per bin by itself
+    return _quantities("gamma", N_SIM, 12)
+
+
+@pytest.fixture(scope="module")
+def summaries(photons):
+    return binned_summary(*photons), load_geant4_summary("gamma")
+
+
+def _sampling_interval(photons, g4_bins, key, n_draw=200, seed=0):
+    """Per bin, the 0.5th and 99.5th percentiles of ``key`` in random subsets of the simulated
+    showers of Geant4's size (per bin): where one Geant4 sample of that size may land if the
+    simulator were the truth."""
+    q, energy = photons
+    rng = np.random.default_rng(seed)
+    edges = [b["energy_bin_GeV"] for b in g4_bins]
+    members = [np.flatnonzero((energy >= lo) & (energy < hi)) for lo, hi in edges]
+    values = []
+    for _ in range(n_draw):
+        idx = np.concatenate([rng.choice(m, b["n"], replace=False) for m, b in zip(members, g4_bins)])
+        values.append([b[key] for b in binned_summary({k: v[idx] for k, v in q.items()}, energy[idx])["bins"]])
+    return np.percentile(values, [0.5, 99.5], axis=0)
 
 
 def _ratios(sim, bins, key):
@@ -49,11 +80,8 @@ def _ratios(sim, bins, key):
 
 @pytest.mark.parametrize("key, tol", [
     ("r50_mm", 0.05), ("mean_depth_x0", 0.05),
-    # Geant4's 10-20 GeV photons are 4 % wider at r90 than its electrons; the simulator's are not:
-    # 0.957 of Geant4 in the benchmark's 6,000 showers, 0.945 in this test's 4,000
-    ("r90_mm", 0.06),
-    ("sampling_fraction_rel_rms_stratified", 0.15),
-    ("sampling_fraction_rel_rms", 0.25),
+    # (r90 at 10-20 GeV: 0.973 of Geant4 in the benchmark's 24,000 showers, 0.968 in this test's)
+    ("r90_mm", 0.05),
     ("containment_2mm", 0.06), ("containment_10.5mm", 0.03), ("occupancy", 0.05),
     ("sampling_fraction_far", 0.03),
     ("max_cell_fraction", 0.12),  # the fibre at the impact point
@@ -62,6 +90,28 @@ def test_photon_shapes_and_fluctuations_per_energy_bin(summaries, key, tol):
     sim, g4 = summaries
     ratios = _ratios(sim, g4["bins"], key)
     assert np.all(np.abs(ratios - 1) < tol), (key, ratios)
+
+
+@pytest.mark.parametrize("key, tol", [("sampling_fraction_rel_rms_stratified", 0.15),
+                                      ("sampling_fraction_rel_rms", 0.25)])
+def test_photon_signal_fluctuations_per_energy_bin(summaries, photons, key, tol):
+    # Issue 22: the relative RMS of the total signal within 15 % (stratified by fibre distance)
+    # and 25 % (plain) per bin. The few Geant4 impacts on a fibre (signal x2-3) set it: the
+    # committed bootstrap puts Geant4's own error at 7-13 % per bin (its two halves differ by 1.44x
+    # at 80-120 GeV). Bins where Geant4 resolves the tolerance (error <= tol/2) are held to it;
+    # in the others Geant4's value must be one that a simulated sample of its size reaches (99 %
+    # interval); the average over the bins is held to the tolerance.
+    sim, g4 = summaries
+    ratios = _ratios(sim, g4["bins"], key)
+    g4_values = np.array([b[key] for b in g4["bins"]])
+    rel = np.array(g4["bootstrap_err"][key]) / g4_values
+    resolved = rel <= tol / 2
+    assert resolved.sum() >= 1, rel
+    assert np.all(np.abs(ratios[resolved] - 1) < tol), (key, ratios, rel)
+    lo, hi = _sampling_interval(photons, g4["bins"], key)
+    inside = (g4_values >= lo) & (g4_values <= hi)
+    assert np.all(inside[~resolved]), (key, ratios, g4_values, lo, hi)
+    assert abs(ratios.mean() - 1) < tol, (key, ratios)
 
 
 @pytest.mark.parametrize("key, tol", [("r50_mm", 0.08), ("r90_mm", 0.08), ("mean_depth_x0", 0.08)])
@@ -78,11 +128,12 @@ def test_photon_calibration_generalises_to_the_held_out_half(summaries, key, tol
 
 #: Quantities whose per-bin Geant4 value moves by more than the issue's tolerance between the two
 #: halves of the file (their ~5-15 fibre-core impacts per bin start 15-30 X0 late and dominate):
-#: held to the whole file's value only, with the tolerance the Geant4 sample supports.
-SAMPLING_LIMITED = {"mean_depth_rms_x0": 0.35}
+#: per bin, Geant4's value must be one a simulated sample of its size reaches (99 % interval); the
+#: average over the bins is held to the issue's tolerance.
+SAMPLING_LIMITED = {"mean_depth_rms_x0": 0.20}
 
 
-def test_photon_depth_spread_within_geant4_sampling(summaries):
+def test_photon_depth_spread_within_geant4_sampling(summaries, photons):
     sim, g4 = summaries
     halves = g4["halves"]
     for key, tol in SAMPLING_LIMITED.items():
@@ -90,7 +141,24 @@ def test_photon_depth_spread_within_geant4_sampling(summaries):
         b = np.array([b[key] for b in halves["b"]["bins"]])
         assert np.max(np.abs(a / b - 1)) > 0.2  # why: Geant4 disagrees with itself by > 20 %
         ratios = np.array([s[key] / g[key] for s, g in zip(sim["bins"], g4["bins"])])
-        assert np.all(np.abs(ratios - 1) < tol), (key, ratios)
+        assert abs(ratios.mean() - 1) < tol, (key, ratios)
+        g4_values = np.array([b[key] for b in g4["bins"]])
+        lo, hi = _sampling_interval(photons, g4["bins"], key)
+        assert np.all((g4_values >= lo) & (g4_values <= hi)), (key, g4_values, lo, hi)
+    # the committed bootstrap of Geant4's spread (benchmarks/simulator_vs_geant4.py): 10-25 % per
+    # bin, so issue 22's 20 % is a 0.8-2 sigma test of one Geant4 bin; the simulator's spread must
+    # lie within 2.5 combined standard errors of Geant4's in every bin
+    boot = g4["mean_depth_rms_bootstrap"]
+    g4_rel = np.array([b["bootstrap_err_x0"] / b["rms_x0"] for b in boot])
+    assert np.all((g4_rel > 0.10) & (g4_rel < 0.30)), g4_rel
+    np.testing.assert_allclose([b["rms_x0"] for b in boot], [b["mean_depth_rms_x0"] for b in g4["bins"]], rtol=1e-9)
+    mine = depth_spread_uncertainty(*photons, n_boot=500)
+    ratio = np.array([m["rms_x0"] for m in mine]) / np.array([b["rms_x0"] for b in boot])
+    rel = np.hypot(g4_rel, [m["bootstrap_err_x0"] / m["rms_x0"] for m in mine])
+    assert np.all(np.abs(ratio - 1) < 2.5 * rel), (ratio, rel)
+    # far from a fibre (> 0.4 mm), where no late start can dominate, within 20 % per bin
+    far = np.array([m["far_rms_x0"] for m in mine]) / np.array([b["far_rms_x0"] for b in boot])
+    assert np.all(np.abs(far - 1) < 0.2), far
 
 
 def test_photon_response_linear_like_geant4(summaries):
@@ -203,3 +271,17 @@ def test_photon_calibration_errors(tmp_path):
         load_zn44_photon_calibration(str(path))
     with pytest.raises(ValueError, match="particle='n'"):
         load_geant4_summary("n")
+
+
+def test_depth_spread_bootstrap():
+    rng = np.random.default_rng(0)
+    energy = rng.uniform(10, 200, 3000)
+    q = {"mean_depth_x0": rng.normal(10.0, 2.0, 3000), "fibre_distance_mm": rng.uniform(0, 1.1, 3000)}
+    rows = depth_spread_uncertainty(q, energy, n_boot=400)
+    for row in rows:
+        # a normal sample's RMS has standard error sigma / sqrt(2 n)
+        assert row["rms_x0"] == pytest.approx(2.0, rel=0.15)
+        assert row["bootstrap_err_x0"] == pytest.approx(row["rms_x0"] / np.sqrt(2 * row["n"]), rel=0.25)
+        assert row["bootstrap_p16_x0"] < row["rms_x0"] < row["bootstrap_p84_x0"]
+    with pytest.raises(ValueError, match="n_boot=5"):
+        depth_spread_uncertainty(q, energy, n_boot=5)

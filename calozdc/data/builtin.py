@@ -38,12 +38,15 @@ def _check_int(name, value, low):
 
 
 def _calibration_tag():
-    """Short hash of the simulator's calibration files: a recalibrated simulator (e.g. the
-    photon constants) must not reuse showers cached by the previous one."""
+    """Short hash of the simulator's calibration files and renderer version
+    (:data:`calozdc.data.shower_model.RENDER_VERSION`): a recalibrated simulator (e.g. the
+    photon constants) or a changed renderer must not reuse showers cached by the previous one."""
     import hashlib
 
+    from calozdc.data.shower_model import RENDER_VERSION  # noqa: PLC0415
+
     directory = os.path.join(os.path.dirname(__file__), "reference")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"render-v{RENDER_VERSION}".encode())  # the renderer's arithmetic
     for name in sorted(os.listdir(directory)):
         if name.startswith("zn44_calibration") and name.endswith(".json"):
             with open(os.path.join(directory, name), "rb") as f:
