@@ -90,6 +90,21 @@ def fit_zero_threshold(shower_transform, showers, conditions, quantile):
     return float(np.quantile(positive, quantile)) if positive.size else None
 
 
+def total_floor(totals, what="The energy/shape factorisation"):
+    """The floor that puts empty showers at a finite log total: 1e-6 of the median positive
+    total (negligible energy). Shared by the flow's log-total statistics and the total model.
+
+    Raises:
+        ValueError: no shower has a positive total.
+    """
+    totals = np.asarray(totals)
+    positive = totals[totals > 0]
+    if positive.size == 0:
+        raise ValueError(f"{what} needs showers with a positive total. "
+                         f"Received: {len(totals)} empty showers")
+    return 1e-6 * float(np.median(positive))
+
+
 def apply_zero_threshold(samples, threshold, image_rank):
     """``samples`` (model space, ``(N, ...)``) with cells below ``threshold`` set to 0; a sample
     with no cell left above it is kept as it was (not turned into an empty image)."""

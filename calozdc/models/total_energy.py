@@ -29,7 +29,7 @@ import math
 import keras
 import numpy as np
 
-from calozdc.models.preprocessing import apply_zero_threshold
+from calozdc.models.preprocessing import apply_zero_threshold, total_floor
 
 #: Optimizer steps of :meth:`TotalEnergyMixin.fit_totals` by default: at most
 #: ``TOTAL_FIT_STEPS``, at most ``TOTAL_FIT_EPOCHS`` passes over the (repeated) totals (small
@@ -150,13 +150,7 @@ class TotalEnergyMixin:
                 f"Received: {len(showers)} and {len(conditions)}"
             )
         totals = np.sum(showers.reshape(len(showers), -1), axis=1, dtype=np.float64)
-        positive = totals[totals > 0]
-        if positive.size == 0:
-            raise ValueError("The total model needs showers with a positive total. "
-                             f"Received: {len(totals)} empty showers")
-        # Empty showers sit at 1e-6 of the median total (a finite log; negligible energy).
-        floor = 1e-6 * float(np.median(positive))
-        totals = np.maximum(totals, floor)[:, None].astype("float32")
+        totals = np.maximum(totals, total_floor(totals, "The total model"))[:, None].astype("float32")
         model_conditions = self._model_space_conditions(conditions)
         self.total_model.fit_transforms(totals, model_conditions)
         x, c = self.total_model.preprocess(totals, model_conditions)

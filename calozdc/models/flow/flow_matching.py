@@ -16,6 +16,7 @@ from calozdc.models.preprocessing import (
     get_transform,
     predict_in_whole_batches,
     serialize_transform,
+    total_floor,
 )
 from calozdc.utils.progress import predict_progress, progress
 
@@ -364,14 +365,7 @@ class FlowMatching(EMAWeightsMixin, ImageConditionsMixin, keras.Model):
         showers, conditions = self._check_arrays(showers, conditions)
         if self.total_network is not None:
             showers, totals = self._shapes_and_totals(showers)
-            positive = totals[totals > 0]
-            if positive.size == 0:
-                raise ValueError(
-                    "The energy/shape factorisation needs showers with a positive total. "
-                    f"Received: {len(totals)} empty showers"
-                )
-            # Empty showers are placed at 1e-6 of the median total (a finite log).
-            floor = 1e-6 * float(np.median(positive))
+            floor = total_floor(totals)
             log_total = np.log(np.maximum(totals, floor))
             self.total_stats = [float(np.mean(log_total)), float(np.std(log_total) or 1.0), floor]
         if self.shower_transform is not None:
