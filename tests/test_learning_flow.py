@@ -14,9 +14,9 @@ energy/shape factorisation, uniform time). Checked on held-out showers:
   narrowest window holding 90 % of the showers, over the mean; the calorimetry convention)
   within 15 % of the real one, and the fraction of fibre-entry showers (total above twice
   the bin's median) within 50 %, on the same 2,000 (the total's own flow learns the width
-  and the tail, not only the mean). Known and not asserted: beyond 4x the median the flow
-  over-produces the far tail at 10-25 GeV (1.5 % of its showers vs 0.3 % real, 9 vs 2 of
-  609), which puts its plain relative RMS at 1.3x the real one there (RESULTS.md);
+  and the tail, not only the mean). Not the plain relative RMS: at 10-25 GeV it is set by
+  the 2-9 showers beyond 4x the median and moves by +-30 % with the noise seed (0.96-1.32x
+  for the same total model, RESULTS.md);
 * the channel Wasserstein-1 distance (arXiv:2407.16704 eq. 4.2) at 10 Euler steps below the
   DDIM's at 10 DDIM steps, both on the same 2,000 held-out showers (the DDIM of the
   session-wide ``ddim_learning_run`` fixture; on the DDIM test's 360 showers the
