@@ -166,6 +166,33 @@ def test_vqvae_fit_updates_codebook_with_jit_and_custom_loss(jit):
         VQVAE(model.encoder, model.decoder, reconstruction_loss="huber?")
 
 
+def test_prior_learning_rate_decays_on_a_cosine_per_epoch_and_is_restored(tmp_path):
+    data = simulate("ecal20", 48, seed=1)
+    shower_t, cond_t = _transforms()
+    shower_t.fit(data.showers, data.conditions)
+    cond_t.fit(data.conditions)
+    batches = data.batches(24, shower_transform=shower_t, condition_transform=cond_t)
+    rates = {}
+    for decay_to in (0.1, None):
+        model = build_model("vqvae", data.geometry, 1, shower_transform=shower_t,
+                            condition_transform=cond_t, seed=0, prior_learning_rate=2e-3,
+                            prior_decay_to=decay_to, total_energy=False, **TINY)
+        history = model.fit(batches, epochs=1, prior_epochs=4, verbose=0).history
+        rates[decay_to] = history.get("prior_learning_rate")
+        # The optimizer's own rate is back where it started (a second phase starts there).
+        assert float(ops.convert_to_numpy(model.prior.optimizer.learning_rate)) == \
+            pytest.approx(2e-3)
+    expected = [2e-3 * (0.1 + 0.9 * 0.5 * (1.0 + np.cos(np.pi * i / 4))) for i in range(4)]
+    np.testing.assert_allclose(rates[0.1], expected, rtol=1e-5)
+    assert rates[None] is None  # no decay: the rate is not touched nor logged
+    path = str(tmp_path / "decay.keras")
+    model.prior_decay_to = 0.1
+    model.save(path)
+    assert keras.saving.load_model(path).prior_decay_to == 0.1
+    with pytest.raises(ValueError, match="prior_decay_to=1.5"):
+        VQGenerator(model.vqvae, model.prior, prior_decay_to=1.5)
+
+
 def test_generator_validation():
     encoder, decoder = conv_encoder((8, 8, 1), 3, (4,)), conv_decoder((8, 8, 1), 3, 1, (4,))
     vqvae = VQVAE(encoder, decoder, num_codes=8)

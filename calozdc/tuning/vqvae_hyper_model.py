@@ -26,10 +26,10 @@ class VQVAEHyperModel(FamilyHyperModel):
         "commitment_cost": {"min": 0.1, "max": 0.5, "step": 0.05, "default": 0.25},
         "decay": [0.99, 0.95],
         "learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log", "default": 1e-3},
-        "prior_embed_dim": [64, 32],
-        "prior_layers": [2, 1, 3],
+        "prior_embed_dim": [128, 64, 32],
+        "prior_layers": [4, 2, 1],
         "prior_heads": [4, 2],
-        "prior_learning_rate": {"min": 1e-4, "max": 1e-3, "sampling": "log", "default": 3e-4},
+        "prior_learning_rate": {"min": 1e-4, "max": 3e-3, "sampling": "log", "default": 1e-3},
         "temperature": [1.0, 0.8],
     }
 

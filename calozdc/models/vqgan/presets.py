@@ -25,9 +25,9 @@ def build_vqgan(geometry, condition_dim, *, encoder=None, decoder=None, num_code
                 discriminator_filters=(32, 64), adversarial_loss="hinge",
                 adversarial_weight=0.5, adaptive_weight=True, warmup_steps=500,
                 feature_matching_weight=0.0, learning_rate=1e-3,
-                discriminator_learning_rate=None, prior_learning_rate=3e-4, prior_embed_dim=64,
-                prior_layers=2, prior_heads=4, temperature=1.0, top_k=None,
-                shower_transform=None, condition_transform=None, seed=None,
+                discriminator_learning_rate=None, prior_learning_rate=1e-3, prior_embed_dim=128,
+                prior_layers=4, prior_heads=4, prior_decay_to=0.05, temperature=1.0,
+                top_k=None, shower_transform=None, condition_transform=None, seed=None,
                 total_energy=True):
     """A compiled :class:`~calozdc.models.VQGenerator` whose autoencoder is a :class:`VQGAN`.
 
@@ -43,7 +43,9 @@ def build_vqgan(geometry, condition_dim, *, encoder=None, decoder=None, num_code
 
     ``encoder``/``decoder``: Keras models to use instead of the convolutional backbones
     (``image → (h, w, D)`` and ``[latent, conditions] → image``; e.g. a ViT pair).
-    ``fit`` trains the VQ-GAN, then the prior (``prior_epochs``, default = ``epochs``).
+    ``fit`` trains the VQ-GAN, then the prior (``prior_epochs``, default = ``epochs``), as
+    ``build_vq_generator``'s (4 blocks of width 128, 1e-3 cosine-decayed to
+    ``prior_decay_to``).
     ``total_energy``: the total model of the energy/shape factorisation, as
     ``build_vq_generator``'s (``model.fit_totals`` on the training split).
     """
@@ -74,7 +76,8 @@ def build_vqgan(geometry, condition_dim, *, encoder=None, decoder=None, num_code
     total_model = build_total_model(condition_dim, seed=None if seed is None else seed + 300) \
         if total_energy else None
     model = VQGenerator(vqgan, prior, temperature=temperature, top_k=top_k,
-                        total_model=total_model, name="vqgan_generator")
+                        total_model=total_model, prior_decay_to=prior_decay_to,
+                        name="vqgan_generator")
     d_rate = learning_rate if discriminator_learning_rate is None else discriminator_learning_rate
     vqgan.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9,
                                                   name="autoencoder_adam"),
