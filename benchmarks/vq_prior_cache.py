@@ -30,6 +30,10 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per path")
     parser.add_argument("--uncached-repeats", type=int, default=1,
                         help="timed calls of the slow path (default 1)")
+    parser.add_argument("--prior-layers", type=int, default=None,
+                        help="prior blocks (default: the builder's)")
+    parser.add_argument("--prior-embed-dim", type=int, default=None,
+                        help="prior width (default: the builder's)")
     return parser.parse_args(argv)
 
 
@@ -51,7 +55,9 @@ def main(argv=None):
     from calozdc.models.vqvae.presets import build_vq_generator
 
     geometry = get_geometry(args.geometry)
-    model = build_vq_generator(geometry, geometry.n_conditions, seed=0)
+    sizes = {k: v for k, v in (("prior_layers", args.prior_layers),
+                               ("prior_embed_dim", args.prior_embed_dim)) if v is not None}
+    model = build_vq_generator(geometry, geometry.n_conditions, seed=0, **sizes)
     prior = model.prior
     n = args.batch_size
     cond = np.random.default_rng(0).normal(size=(n, geometry.n_conditions)).astype("float32")
@@ -72,7 +78,7 @@ def main(argv=None):
     print(f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; Python {platform.python_version()}, keras "
           f"{keras.__version__}, backend {keras.backend.backend()}")
-    print(f"- model: {args.geometry} default VQ generator, {prior.sequence_length} codes per "
+    print(f"- model: {args.geometry} VQ generator, {prior.sequence_length} codes per "
           f"shower, {prior.num_codes} in the book, prior {prior.num_layers} layers x "
           f"{prior.embed_dim} ({prior.count_params():,} parameters); batch {n}; best of "
           f"{args.repeats} (uncached: {args.uncached_repeats}) after one compiling call\n")
