@@ -99,10 +99,11 @@ class VQGenerator(TotalEnergyMixin, keras.Model):
             in ``[0, 1]``: over each prior phase (:meth:`fit_prior`) the rate follows a cosine
             per epoch from the optimizer's rate down to ``prior_decay_to`` times it
             (SGDR's annealing, Loshchilov & Hutter 2017, arXiv:1608.03983, eq. 5, one
-            cycle), and is restored afterwards. The builders set 0.05: on zn44 the same
-            prior reached a loss of 2.71 instead of 2.96 nats per code at 1e-3 decayed
-            than at a constant 3e-4 (``benchmarks/RESULTS.md``). Ignored when the optimizer
-            already has a learning-rate schedule.
+            cycle), and is restored afterwards. The builders set 0.05. On zn44 the same
+            prior reached 2.71 nats per code at 1e-3 decayed (per step, in
+            ``benchmarks/vq_prior_variants.py``) and 2.96 at a constant 3e-4
+            (``benchmarks/RESULTS.md``). Ignored when the optimizer already has a
+            learning-rate schedule.
         **kwargs: :class:`keras.Model` arguments.
 
     Example:
