@@ -7,6 +7,7 @@ from calozdc.backend.train_step import run_test_step, run_train_step
 from calozdc.models.gan.optimizer_pair import OptimizerPair
 from calozdc.models.vqgan import vqgan_losses as losses
 from calozdc.models.vqvae.vqvae import VQVAE, unpack_pair
+from calozdc.schedules import constant_learning_rate
 
 
 class _Autoencoder(keras.Model):
@@ -186,9 +187,8 @@ class VQGAN(VQVAE):
         """
         ae_opt = keras.optimizers.get(optimizer)
         if discriminator_optimizer is None:
-            rate = getattr(ae_opt, "_learning_rate", None)
-            rate = 1e-4 if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) \
-                else float(ops.convert_to_numpy(ae_opt.learning_rate))
+            rate = constant_learning_rate(ae_opt)
+            rate = 1e-4 if rate is None else rate
             discriminator_optimizer = keras.optimizers.Adam(
                 rate, beta_1=0.5, beta_2=0.9, name="discriminator_adam")
         d_opt = keras.optimizers.get(discriminator_optimizer)

@@ -6,6 +6,7 @@ import numpy as np
 from calozdc.models.total_energy import TotalEnergyMixin
 from calozdc.models.vqvae.prior import CodePrior
 from calozdc.models.vqvae.vqvae import VQVAE, unpack_pair
+from calozdc.schedules import constant_learning_rate
 
 
 def _prefixed(logs, prefix):
@@ -55,12 +56,12 @@ def _cosine_per_epoch(base_rate, decay_to, first_epoch, end_epoch):
     ``first_epoch + i`` of ``n = end_epoch - first_epoch`` gets
     ``base · (a + (1 - a) · (1 + cos(π i / n)) / 2)`` with ``a = decay_to`` (one cosine
     cycle, Loshchilov & Hutter 2017, eq. 5)."""
-    n = max(1, int(end_epoch) - int(first_epoch))
+    cosine = keras.optimizers.schedules.CosineDecay(
+        base_rate, max(1, int(end_epoch) - int(first_epoch)), alpha=decay_to)
 
     def schedule(epoch, rate=None):
-        i = min(max(int(epoch) - int(first_epoch), 0), n)
-        return float(base_rate * (decay_to + (1.0 - decay_to) * 0.5
-                                  * (1.0 + np.cos(np.pi * i / n))))
+        step = max(int(epoch) - int(first_epoch), 0)  # CosineDecay holds past its steps
+        return float(keras.ops.convert_to_numpy(cosine(step)))
 
     return schedule
 
@@ -245,11 +246,7 @@ class VQGenerator(TotalEnergyMixin, keras.Model):
         optimizer = self.prior.optimizer
         if self.prior_decay_to is None or optimizer is None:
             return None
-        inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-        if isinstance(getattr(inner, "_learning_rate", None),
-                      keras.optimizers.schedules.LearningRateSchedule):
-            return None
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        return constant_learning_rate(optimizer)
 
     def fit(self, x=None, y=None, epochs=1, prior_epochs=None, batch_size=None,
             prior_batch_size=64, validation_data=None, callbacks=None, verbose="auto",
